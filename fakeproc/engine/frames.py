@@ -1,0 +1,176 @@
+"""Physical memory: frames of RAM and the slots of the swap device.
+
+Per-frame state is a set of parallel numpy arrays (22 bytes a frame), grown
+as frames are first used so that a large simulated machine costs what it
+holds. Frame and slot numbers are handed out deterministically: recycled
+ones first (last freed, first reused), then never-used ones in order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .types import Int64Array
+
+# Frame kinds (0 means free).
+FREE, ANON, FILE, SHMEM, HUGETLB = 0, 1, 2, 3, 4
+KIND_CODES = {"anon": ANON, "file": FILE, "shmem": SHMEM, "hugetlb": HUGETLB}
+
+# Frame flag bits.
+DIRTY = 1
+REFERENCED = 2
+ACTIVE = 4
+MLOCKED = 8
+
+
+def _grow(array: npt.NDArray[np.generic], size: int, fill: int) -> npt.NDArray[np.generic]:
+    grown = np.full(size, fill, dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+class _Allocator:
+    """Numbers 0..limit-1 handed out recycled-first, then in order."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.high = 0  # numbers below this have been handed out at least once
+        self._free = np.zeros(0, dtype=np.int64)  # recycled numbers, a stack
+        self._nfree = 0
+
+    @property
+    def in_use(self) -> int:
+        return self.high - self._nfree
+
+    @property
+    def available(self) -> int:
+        return self.limit - self.in_use
+
+    def take(self, n: int) -> Int64Array:
+        if n > self.available:
+            raise MemoryError(f"asked for {n}, {self.available} left")
+        reuse = min(n, self._nfree)
+        out = np.empty(n, dtype=np.int64)
+        # Last freed, first reused: pop from the top of the stack.
+        out[:reuse] = self._free[self._nfree - reuse : self._nfree][::-1]
+        self._nfree -= reuse
+        fresh = n - reuse
+        out[reuse:] = np.arange(self.high, self.high + fresh, dtype=np.int64)
+        self.high += fresh
+        return out
+
+    def give_back(self, numbers: Int64Array) -> None:
+        n = len(numbers)
+        if self._nfree + n > len(self._free):
+            self._free = _grow(self._free, max(2 * len(self._free), self._nfree + n, 64), 0)
+        self._free[self._nfree : self._nfree + n] = numbers
+        self._nfree += n
+
+
+class Frames:
+    """RAM: per-frame kind, flags, mapcount, last access, cached (object, index), swap slot."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._alloc = _Allocator(total)
+        self.kind = np.zeros(0, dtype=np.uint8)
+        self.flags = np.zeros(0, dtype=np.uint8)
+        self.mapcount = np.zeros(0, dtype=np.int32)
+        self.last_access = np.zeros(0, dtype=np.uint32)
+        self.obj = np.zeros(0, dtype=np.int32)  # page-cache object, -1 for anon
+        self.index = np.zeros(0, dtype=np.int32)  # page index within the object
+        self.slot = np.zeros(0, dtype=np.int32)  # swap slot while in the swap cache, else -1
+
+    @property
+    def capacity(self) -> int:
+        return len(self.kind)
+
+    @property
+    def used(self) -> int:
+        return self._alloc.in_use
+
+    @property
+    def available(self) -> int:
+        return self._alloc.available
+
+    def allocate(self, n: int, kind: int, tick: int) -> Int64Array:
+        frames = self._alloc.take(n)
+        if self._alloc.high > self.capacity:
+            size = min(self.total, max(self._alloc.high, 2 * self.capacity, 1024))
+            self.kind = _grow(self.kind, size, FREE)
+            self.flags = _grow(self.flags, size, 0)
+            self.mapcount = _grow(self.mapcount, size, 0)
+            self.last_access = _grow(self.last_access, size, 0)
+            self.obj = _grow(self.obj, size, -1)
+            self.index = _grow(self.index, size, 0)
+            self.slot = _grow(self.slot, size, -1)
+        self.kind[frames] = kind
+        self.flags[frames] = REFERENCED
+        self.mapcount[frames] = 0
+        self.last_access[frames] = tick
+        self.obj[frames] = -1
+        self.index[frames] = 0
+        self.slot[frames] = -1
+        return frames
+
+    def release(self, frames: Int64Array) -> None:
+        self.kind[frames] = FREE
+        self.flags[frames] = 0
+        self.mapcount[frames] = 0
+        self.obj[frames] = -1
+        self.slot[frames] = -1
+        self._alloc.give_back(frames)
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.kind, self.flags, self.mapcount, self.last_access,
+                                      self.obj, self.index, self.slot))
+
+
+class Swap:
+    """The swap device: per slot, the number of references and the swap-cache frame."""
+
+    def __init__(self, slots: int) -> None:
+        self.total = slots
+        self._alloc = _Allocator(slots)
+        self.count = np.zeros(0, dtype=np.int32)  # swap PTEs + shmem objects referring to it
+        self.frame = np.zeros(0, dtype=np.int64)  # frame holding it in the swap cache, or -1
+        self.live = np.zeros(0, dtype=np.bool_)  # handed out and not yet released
+
+    @property
+    def used(self) -> int:
+        return self._alloc.in_use
+
+    @property
+    def available(self) -> int:
+        return self._alloc.available
+
+    def allocate(self, n: int) -> Int64Array:
+        slots = self._alloc.take(n)
+        if self._alloc.high > len(self.count):
+            size = min(self.total, max(self._alloc.high, 2 * len(self.count), 1024))
+            self.count = _grow(self.count, size, 0)
+            self.frame = _grow(self.frame, size, -1)
+            self.live = _grow(self.live, size, 0)
+        self.count[slots] = 0
+        self.frame[slots] = -1
+        self.live[slots] = True
+        return slots
+
+    def release(self, slots: Int64Array) -> None:
+        self.count[slots] = 0
+        self.frame[slots] = -1
+        self.live[slots] = False
+        self._alloc.give_back(slots)
+
+    def release_unreferenced(self, slots: Int64Array) -> None:
+        """Free those of ``slots`` that no PTE, shmem object or swap-cache frame holds."""
+        if len(slots) == 0:
+            return
+        slots = np.unique(slots)
+        dead = slots[self.live[slots] & (self.count[slots] <= 0) & (self.frame[slots] < 0)]
+        if len(dead):
+            self.release(dead)
+
+    def nbytes(self) -> int:
+        return self.count.nbytes + self.frame.nbytes + self.live.nbytes

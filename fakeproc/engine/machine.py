@@ -1,0 +1,1442 @@
+"""The simulated machine: processes, their address spaces, and memory management.
+
+Two levels, as in the kernel. Physical frames (:class:`Frames`) and swap
+slots (:class:`Swap`) are parallel numpy arrays. Each process has a sparse
+page table and each file or shmem object a sparse page-cache index
+(:class:`SparseTable`). A page-table entry is an int64:
+
+    0                        none
+    1                        the shared zero page (present, counts in no Rss)
+    ((frame + 1) << 1) | y   present, y the PTE young bit
+    -(slot + 1)              a swap entry
+
+A page-cache entry is ``frame + 1`` (cached), ``SHADOW`` (evicted by
+reclaim: a later read-in is a refault) or ``-(slot + 2)`` (a shmem page in
+swap). docs/model.md states the semantics this module implements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import zlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import (
+    AlreadyExists,
+    BadAddress,
+    InvalidArgument,
+    NoSuchProcess,
+    OutOfMemory,
+)
+from . import frames as fr
+from .frames import Frames, Swap
+from .tables import LeafPool, SparseTable
+from .types import (
+    KINDS,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PSS_SHIFT,
+    Int64Array,
+    Kind,
+    MachineConfig,
+    MemInfo,
+    Process,
+    ProcessMemory,
+    ReclaimMode,
+    ReclaimResult,
+    SmapsCounts,
+    TouchResult,
+    UInt64Array,
+    Vma,
+)
+
+ZERO_PTE = 1
+SHADOW = -1
+MAX_PID = 4_194_304
+HUGE_PAGE = 2 << 20
+ADDRESS_LIMIT = 1 << 47  # x86-64 user space
+PERMS = re.compile(r"[r-][w-][x-][sp]\Z")
+FILE_DEV = (0xFE, 0x01)
+SHMEM_DEV = (0x00, 0x01)
+HUGETLB_DEV = (0x00, 0x10)
+
+_PAGE_PSS = PAGE_SIZE << PSS_SHIFT
+
+
+def _present(frames: Int64Array, young: int | Int64Array = 1) -> Int64Array:
+    return ((frames + 1) << 1) | young
+
+
+def _frame_of(ptes: Int64Array) -> Int64Array:
+    return (ptes >> 1) - 1
+
+
+def _inode_of(path: str) -> int:
+    """A stable inode number for a simulated file, derived from its path."""
+    return zlib.crc32(path.encode()) % 9_000_000 + 1_000_000
+
+
+@dataclass
+class MemObject:
+    """A file's page cache, or a shmem object's pages, indexed by page offset."""
+
+    oid: int
+    kind: Kind  # "file" or "shmem"
+    path: str | None
+    inode: int
+    table: SparseTable
+    vma_refs: int = 0  # VMAs mapping it; a shmem object dies with its last one
+
+
+@dataclass
+class _Task:
+    info: Process
+    pt: SparseTable
+    seq: int  # creation order, for the OOM killer's ties
+    layout: tuple[Int64Array, Int64Array] | None = field(default=None, repr=False)
+
+    def pages(self) -> tuple[Int64Array, Int64Array]:
+        """VMA start and end page numbers as arrays (cached until the layout changes)."""
+        if self.layout is None:
+            vmas = self.info.vmas
+            self.layout = (
+                np.array([v.start >> PAGE_SHIFT for v in vmas], dtype=np.int64),
+                np.array([v.end >> PAGE_SHIFT for v in vmas], dtype=np.int64),
+            )
+        return self.layout
+
+
+def _segment_sums(values: Int64Array, bounds: Int64Array, n: int) -> Int64Array:
+    """Sums of values[bounds[i]:bounds[i+1]] for i < n (bounds has n+1 items)."""
+    out = np.zeros(n, dtype=np.int64)
+    if len(values) == 0 or n == 0:
+        return out
+    starts = bounds[:-1]
+    nonempty = bounds[1:] > starts
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(values, starts[nonempty])
+    return out
+
+
+class Machine:
+    """A simulated machine. Every public method is one operation or one view."""
+
+    def __init__(self, config: MachineConfig | None = None,
+                 rng: np.random.Generator | None = None) -> None:
+        self.config = config or MachineConfig()
+        self.rng = rng if rng is not None else np.random.default_rng(self.config.seed)
+        self.tick = 0
+        self.version = 0
+        self.frames = Frames(self.config.ram_pages)
+        self.swap = Swap(self.config.swap_slots)
+        self._pte_pool = LeafPool()
+        self._cache_pool = LeafPool()
+        self._tasks: dict[int, _Task] = {}
+        self._objects: dict[int, MemObject] = {}
+        self._file_oids: dict[str, int] = {}
+        self._next_oid = 1
+        self._next_seq = 0
+        self._last_pid = 0
+        self._events: list[dict[str, Any]] = []
+        self.counters: dict[str, int] = dict.fromkeys(_EVENT_COUNTERS, 0)
+        self._compute_watermarks()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _compute_watermarks(self) -> None:
+        pages = self.config.ram_pages
+        ram_kib = pages * 4
+        min_free_kib = min(max(math.isqrt(ram_kib * 16), 128), 262_144)
+        self.wmark_min = min_free_kib // 4
+        delta = max(self.wmark_min // 4, pages * 10 // 10_000)
+        self.wmark_low = self.wmark_min + delta
+        self.wmark_high = self.wmark_min + 2 * delta
+
+    # ------------------------------------------------------------------ lookup
+
+    def pids(self) -> list[int]:
+        return sorted(self._tasks)
+
+    def process(self, pid: int) -> Process:
+        return self._task(pid).info
+
+    def _task(self, pid: int) -> _Task:
+        task = self._tasks.get(pid)
+        if task is None:
+            raise NoSuchProcess(f"no process {pid}")
+        return task
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        events, self._events = self._events, []
+        return events
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    # ------------------------------------------------------------------ processes
+
+    def spawn(self, pid: int, comm: str, *, uid: int = 0, gid: int | None = None,
+              ppid: int = 0, cmdline: tuple[str, ...] | list[str] = (),
+              exe: str | None = None) -> Process:
+        self._check_new_pid(pid)
+        info = Process(pid=pid, comm=comm.encode()[:15].decode(errors="ignore"), uid=uid,
+                       gid=uid if gid is None else gid, ppid=ppid,
+                       cmdline=tuple(cmdline) or (comm,), exe=exe, start_tick=self.tick)
+        self._add_task(info)
+        self._changed()
+        return info
+
+    def _check_new_pid(self, pid: int) -> None:
+        if not 1 <= pid <= MAX_PID:
+            raise InvalidArgument(f"pid {pid} is not in 1..{MAX_PID}")
+        if pid in self._tasks:
+            raise AlreadyExists(f"pid {pid} is in use")
+
+    def _add_task(self, info: Process) -> _Task:
+        task = _Task(info=info, pt=SparseTable(self._pte_pool), seq=self._next_seq)
+        self._next_seq += 1
+        self._tasks[info.pid] = task
+        self._last_pid = info.pid
+        self.counters["processes"] += 1
+        return task
+
+    def fork(self, parent: int, child: int, *, comm: str | None = None) -> Process:
+        src = self._task(parent)
+        self._check_new_pid(child)
+        p = src.info
+        info = Process(pid=child, comm=(comm or p.comm).encode()[:15].decode(errors="ignore"),
+                       uid=p.uid, gid=p.gid, ppid=parent, cmdline=p.cmdline, exe=p.exe,
+                       oom_score_adj=p.oom_score_adj, start_tick=self.tick,
+                       vmas=[replace(v, locked=False) for v in p.vmas],
+                       hiwater_vm_pages=p.hiwater_vm_pages)
+        task = self._add_task(info)
+        src.pt.copy_into(task.pt)
+        for vma in info.vmas:
+            if vma.object_id >= 0:
+                self._objects[vma.object_id].vma_refs += 1
+        pages, ptes = task.pt.items()
+        real = ptes >= 2
+        if real.any():
+            # Every shared frame gains a mapping; the child's PTEs start old.
+            np.add.at(self.frames.mapcount, _frame_of(ptes[real]), 1)
+            task.pt.scatter(pages[real], ptes[real] & ~1)
+        swapped = ptes < 0
+        if swapped.any():
+            np.add.at(self.swap.count, -ptes[swapped] - 1, 1)
+        info.hiwater_rss_pages = self._rss_pages(task)
+        self._changed()
+        return info
+
+    def exit(self, pid: int) -> None:
+        self._exit(self._task(pid))
+        self._changed()
+
+    def _exit(self, task: _Task) -> None:
+        for vma in list(task.info.vmas):
+            self._zap(task, vma, vma.start >> PAGE_SHIFT, vma.end >> PAGE_SHIFT)
+            self._drop_object_ref(vma)
+        task.info.vmas = []
+        task.pt.release_all()
+        del self._tasks[task.info.pid]
+
+    def set_oom_score_adj(self, pid: int, value: int) -> None:
+        if not -1000 <= value <= 1000:
+            raise InvalidArgument(f"oom_score_adj {value} is not in -1000..1000")
+        self._task(pid).info.oom_score_adj = value
+        self._changed()
+
+    # ------------------------------------------------------------------ mappings
+
+    def mmap(self, pid: int, addr: int, size: int, kind: str, *, path: str | None = None,
+             perms: str | None = None, name: str | None = None, offset: int = 0) -> Vma:
+        task = self._task(pid)
+        if kind not in KINDS:
+            raise InvalidArgument(f"unknown mapping kind {kind!r}")
+        if perms is None:
+            perms = "rw-s" if kind == "shmem" else "rw-p"
+        if not PERMS.match(perms):
+            raise InvalidArgument(f"bad perms {perms!r}")
+        align = HUGE_PAGE if kind == "hugetlb" else PAGE_SIZE
+        if addr % align:
+            raise InvalidArgument(f"address {addr:#x} is not aligned to {align:#x}")
+        if size <= 0:
+            raise InvalidArgument("size must be positive")
+        if offset < 0 or offset % PAGE_SIZE:
+            raise InvalidArgument(f"offset {offset} is not page aligned")
+        size = -(-size // align) * align
+        end = addr + size
+        if end > ADDRESS_LIMIT:
+            raise InvalidArgument(f"range {addr:#x}+{size:#x} is beyond the address space")
+        if kind == "anon" and perms[3] == "s":
+            raise InvalidArgument("a shared anonymous mapping is shmem")
+        if kind == "shmem" and perms[3] == "p":
+            raise InvalidArgument("shmem mappings are shared")
+        if kind == "file":
+            if not path or not path.startswith("/") or any(c.isspace() for c in path):
+                raise InvalidArgument("file= needs an absolute path without white space")
+            if (offset >> PAGE_SHIFT) + (size >> PAGE_SHIFT) >= 1 << 31:
+                raise InvalidArgument("offset too large")
+        elif path is not None:
+            raise InvalidArgument(f"a {kind} mapping has no file")
+        if name is not None:
+            if kind == "file":
+                raise InvalidArgument("a file mapping is named by its path")
+            if not (name.startswith("[") and name.endswith("]")):
+                name = f"[anon_shmem:{name}]" if kind == "shmem" else f"[anon:{name}]"
+        for v in task.info.vmas:
+            if v.start < end and addr < v.end:
+                raise AlreadyExists(f"{addr:#x}-{end:#x} overlaps {v.start:#x}-{v.end:#x}")
+        if kind == "file":
+            assert path is not None
+            obj = self._file_object(path)
+            vma = Vma(addr, end, perms, offset, "file", path=path, inode=obj.inode,
+                      dev=FILE_DEV, object_id=obj.oid)
+        elif kind == "shmem":
+            obj = self._new_object("shmem", None)
+            vma = Vma(addr, end, perms, offset, "shmem", name=name, inode=obj.inode,
+                      dev=SHMEM_DEV, object_id=obj.oid)
+        elif kind == "hugetlb":
+            vma = Vma(addr, end, perms, 0, "hugetlb", name=name, dev=HUGETLB_DEV,
+                      inode=self._next_oid)
+        else:
+            vma = Vma(addr, end, perms, 0, "anon", name=name)
+        if vma.object_id >= 0:
+            self._objects[vma.object_id].vma_refs += 1
+        task.info.vmas.append(vma)
+        self._relayout(task)
+        info = task.info
+        info.hiwater_vm_pages = max(info.hiwater_vm_pages, self._vm_pages(info))
+        self._changed()
+        return vma
+
+    def _file_object(self, path: str) -> MemObject:
+        oid = self._file_oids.get(path)
+        if oid is None:
+            obj = self._new_object("file", path)
+            self._file_oids[path] = obj.oid
+            return obj
+        return self._objects[oid]
+
+    def _new_object(self, kind: Kind, path: str | None) -> MemObject:
+        oid = self._next_oid
+        self._next_oid += 1
+        inode = _inode_of(path) if path else 10_000 + oid
+        obj = MemObject(oid, kind, path, inode, SparseTable(self._cache_pool))
+        self._objects[oid] = obj
+        return obj
+
+    def _drop_object_ref(self, vma: Vma) -> None:
+        if vma.object_id < 0:
+            return
+        obj = self._objects[vma.object_id]
+        obj.vma_refs -= 1
+        if obj.kind == "shmem" and obj.vma_refs == 0:
+            self._destroy_object(obj)
+
+    def _destroy_object(self, obj: MemObject) -> None:
+        _idx, entries = obj.table.items()
+        cached = entries[entries > 0] - 1
+        if len(cached):
+            self.frames.release(cached)
+        slots = -entries[entries <= -2] - 2
+        if len(slots):
+            np.subtract.at(self.swap.count, slots, 1)
+            self.swap.release_unreferenced(slots)
+        obj.table.release_all()
+        del self._objects[obj.oid]
+
+    def _relayout(self, task: _Task) -> None:
+        """Sort the VMAs and merge neighbours the kernel would merge."""
+        vmas = sorted(task.info.vmas, key=lambda v: v.start)
+        merged: list[Vma] = []
+        for v in vmas:
+            if merged and self._mergeable(merged[-1], v):
+                prev = merged.pop()
+                if v.object_id >= 0:
+                    self._objects[v.object_id].vma_refs -= 1
+                v = replace(prev, end=v.end)
+            merged.append(v)
+        task.info.vmas = merged
+        task.layout = None
+
+    @staticmethod
+    def _mergeable(a: Vma, b: Vma) -> bool:
+        if a.end != b.start or a.kind != b.kind or a.perms != b.perms or a.name != b.name:
+            return False
+        if a.locked != b.locked or a.object_id != b.object_id or a.kind == "hugetlb":
+            return False
+        if a.object_id >= 0:
+            return a.offset + a.size == b.offset
+        return True
+
+    def _split(self, task: _Task, addr: int) -> None:
+        """Split the VMA containing addr (if any) so that a VMA starts at addr."""
+        for i, v in enumerate(task.info.vmas):
+            if v.start < addr < v.end:
+                delta = addr - v.start
+                left = replace(v, end=addr)
+                right = replace(v, start=addr,
+                                offset=v.offset + delta if v.object_id >= 0 else v.offset)
+                task.info.vmas[i : i + 1] = [left, right]
+                if v.object_id >= 0:
+                    self._objects[v.object_id].vma_refs += 1
+                task.layout = None
+                return
+
+    def _page_range(self, addr: int, size: int) -> tuple[int, int]:
+        if addr % PAGE_SIZE:
+            raise InvalidArgument(f"address {addr:#x} is not page aligned")
+        if size < 0:
+            raise InvalidArgument("negative size")
+        end = addr + -(-size // PAGE_SIZE) * PAGE_SIZE
+        if end > ADDRESS_LIMIT or (size and end <= addr):
+            raise InvalidArgument("range wraps or leaves the address space")
+        return addr, end
+
+    def munmap(self, pid: int, addr: int, size: int) -> None:
+        task = self._task(pid)
+        start, end = self._page_range(addr, size)
+        if start == end:
+            raise InvalidArgument("munmap of zero bytes")
+        self._split(task, start)
+        self._split(task, end)
+        keep: list[Vma] = []
+        for v in task.info.vmas:
+            if start <= v.start and v.end <= end:
+                self._zap(task, v, v.start >> PAGE_SHIFT, v.end >> PAGE_SHIFT)
+                self._drop_object_ref(v)
+            else:
+                keep.append(v)
+        task.info.vmas = keep
+        task.pt.release_empty(start >> PAGE_SHIFT, (end - start) >> PAGE_SHIFT)
+        self._relayout(task)
+        self._changed()
+
+    def _zap(self, task: _Task, vma: Vma, first: int, last: int) -> None:
+        """Unmap pages [first, last) of one VMA: the kernel's zap_pte_range."""
+        count = last - first
+        ptes = task.pt.get(first, count)
+        real = ptes[ptes >= 2]
+        if len(real):
+            frames = _frame_of(real)
+            if vma.locked:
+                self.frames.flags[frames] &= ~np.uint8(fr.MLOCKED)
+            np.subtract.at(self.frames.mapcount, frames, 1)
+            kind = self.frames.kind[frames]
+            gone = frames[((kind == fr.ANON) | (kind == fr.HUGETLB))
+                          & (self.frames.mapcount[frames] == 0)]
+            self._free_private(gone)
+        swapped = ptes[ptes < 0]
+        if len(swapped):
+            slots = -swapped - 1
+            np.subtract.at(self.swap.count, slots, 1)
+            # free_swap_and_cache: an unreferenced slot whose cached page no
+            # one maps goes, page and all.
+            cache = self.swap.frame[slots]
+            idle = slots[(self.swap.count[slots] == 0) & (cache >= 0)]
+            idle_frames = self.swap.frame[idle]
+            idle_frames = idle_frames[self.frames.mapcount[idle_frames] == 0]
+            self._free_private(np.unique(idle_frames))
+            self.swap.release_unreferenced(slots)
+        task.pt.set(first, np.zeros(count, dtype=np.int64))
+
+    def _free_private(self, frames: Int64Array) -> None:
+        """Free anon/hugetlb frames nobody maps, dropping them from the swap cache."""
+        if len(frames) == 0:
+            return
+        slots = self.frames.slot[frames]
+        slots = slots[slots >= 0].astype(np.int64)
+        self.swap.frame[slots] = -1
+        self.frames.release(frames)
+        self.swap.release_unreferenced(slots)
+
+    # ------------------------------------------------------------------ mlock
+
+    def mlock(self, pid: int, addr: int, size: int) -> None:
+        task = self._task(pid)
+        start, end = self._covered(task, addr, size)
+        if start == end:
+            return
+        self._set_locked(task, start, end, True)
+        for v in task.info.vmas:
+            if start <= v.start and v.end <= end:
+                # __mm_populate: a private writable mapping is faulted for write.
+                write = v.perms[1] == "w" and v.perms[3] == "p"
+                pages = np.arange(v.start >> PAGE_SHIFT, v.end >> PAGE_SHIFT, dtype=np.int64)
+                self._fault(task, pages, write)
+        self._changed()
+
+    def munlock(self, pid: int, addr: int, size: int) -> None:
+        task = self._task(pid)
+        start, end = self._covered(task, addr, size)
+        if start == end:
+            return
+        self._set_locked(task, start, end, False)
+        self._changed()
+
+    def _covered(self, task: _Task, addr: int, size: int) -> tuple[int, int]:
+        """The page range of [addr, addr+size), which must be fully mapped (else ENOMEM)."""
+        start, end = self._page_range(addr, size)
+        pos = start
+        for v in task.info.vmas:
+            if v.end <= pos or v.start >= end:
+                continue
+            if v.start > pos:
+                break
+            pos = v.end
+        if pos < end:
+            raise OutOfMemory(f"{start:#x}-{end:#x} is not fully mapped")
+        return start, end
+
+    def _set_locked(self, task: _Task, start: int, end: int, locked: bool) -> None:
+        self._split(task, start)
+        self._split(task, end)
+        vmas = []
+        for v in task.info.vmas:
+            if start <= v.start and v.end <= end and v.locked != locked:
+                ptes = task.pt.get(v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT)
+                frames = _frame_of(ptes[ptes >= 2])
+                if locked:
+                    self.frames.flags[frames] |= fr.MLOCKED
+                    self.frames.flags[frames] &= ~np.uint8(fr.ACTIVE)
+                else:
+                    self.frames.flags[frames] &= ~np.uint8(fr.MLOCKED)
+                v = replace(v, locked=locked)
+            vmas.append(v)
+        task.info.vmas = vmas
+        self._relayout(task)
+
+    # ------------------------------------------------------------------ faults
+
+    def touch(self, pid: int, addr: int, size: int, *, write: bool = False) -> TouchResult:
+        start, end = self._page_range(addr, size)
+        pages = np.arange(start >> PAGE_SHIFT, end >> PAGE_SHIFT, dtype=np.int64)
+        return self.touch_pages(pid, pages, write=write)
+
+    def touch_pages(self, pid: int, pages: Int64Array, *, write: bool = False) -> TouchResult:
+        """Touch arbitrary page numbers of one process (a workload's batch of accesses)."""
+        task = self._task(pid)
+        pages = np.unique(np.asarray(pages, dtype=np.int64))
+        if len(pages) == 0:
+            return TouchResult()
+        starts, ends = task.pages()
+        vi = np.searchsorted(starts, pages, side="right") - 1
+        inside = (vi >= 0) & (pages < ends[np.maximum(vi, 0)]) if len(starts) else vi < -1
+        if not inside.all():
+            bad = int(pages[~inside][0]) << PAGE_SHIFT
+            raise BadAddress(f"{bad:#x} is not mapped")
+        if write:
+            for i in np.unique(vi).tolist():
+                if task.info.vmas[i].perms[1] != "w":
+                    raise BadAddress(f"write to {task.info.vmas[i].start:#x}, mapped without w")
+        result = self._fault(task, pages, write)
+        self._changed()
+        return result
+
+    def _fault(self, task: _Task, pages: Int64Array, write: bool) -> TouchResult:
+        """Bring sorted unique pages of one task in (and dirty them for a write)."""
+        result = TouchResult()
+        self._reserve(task, pages, write, result)
+        f = self.frames
+        info = task.info
+        vmas = info.vmas
+        starts, _ends = task.pages()
+        vi = np.searchsorted(starts, pages, side="right") - 1
+        kind_of_vma = np.array([_KIND_CODE[v.kind] for v in vmas], dtype=np.int8)
+        shared_of_vma = np.array([v.shared for v in vmas], dtype=np.bool_)
+        vkind = kind_of_vma[vi]
+        vshared = shared_of_vma[vi]
+        ptes = task.pt.gather(pages)
+        before_real = ptes >= 2
+        faulted = ~before_real & (ptes != ZERO_PTE)  # needs a fault now
+        major = np.zeros(len(pages), dtype=np.bool_)
+        new_frames: list[Int64Array] = []
+
+        # 1. Swap entries: swap-cache hits map the cached page, the rest are read in.
+        sw = np.flatnonzero(ptes < 0)
+        if len(sw):
+            slots = -ptes[sw] - 1
+            cached = self.swap.frame[slots].copy()
+            miss = cached < 0
+            if miss.any():
+                got = f.allocate(int(miss.sum()), fr.ANON, self.tick)
+                f.flags[got] = 0
+                f.slot[got] = slots[miss]
+                self.swap.frame[slots[miss]] = got
+                cached[miss] = got
+                major[sw[miss]] = True
+                n = len(got)
+                self.counters["pswpin"] += n
+                self.counters["pgpgin"] += 4 * n
+                self.counters["workingset_refault_anon"] += n
+                result.refaults += n
+                new_frames.append(got)
+            np.add.at(f.mapcount, cached, 1)
+            np.subtract.at(self.swap.count, slots, 1)
+            ptes[sw] = _present(cached)
+
+        # 2. Not-present pages of file and shmem mappings: through the page cache.
+        none = ptes == 0
+        cache_pages = np.flatnonzero(none & ((vkind == _FILE) | (vkind == _SHMEM)))
+        if len(cache_pages):
+            got_new = self._fault_cache(task, pages, vi, cache_pages, ptes, major, result)
+            new_frames.append(got_new)
+
+        # 3. Not-present anon and hugetlb pages.
+        anon_none = np.flatnonzero(none & (vkind == _ANON))
+        if len(anon_none):
+            if write:
+                got = f.allocate(len(anon_none), fr.ANON, self.tick)
+                f.flags[got] |= fr.DIRTY
+                f.mapcount[got] = 1
+                ptes[anon_none] = _present(got)
+                new_frames.append(got)
+            else:
+                ptes[anon_none] = ZERO_PTE
+        huge_none = np.flatnonzero(none & (vkind == _HUGETLB))
+        if len(huge_none):
+            got = f.allocate(len(huge_none), fr.HUGETLB, self.tick)
+            f.mapcount[got] = 1
+            if write:
+                f.flags[got] |= fr.DIRTY
+            ptes[huge_none] = _present(got)
+            new_frames.append(got)
+
+        # 4. Writes to present pages: dirty them, or copy on write.
+        if write:
+            self._write_present(pages, vi, vshared, ptes, before_real, faulted, new_frames)
+
+        # 5. Accessed: young PTEs; referenced frames; a second reference activates.
+        real = ptes >= 2
+        ptes[real] |= 1
+        touched = np.unique(_frame_of(ptes[real]))
+        fresh = np.concatenate(new_frames) if new_frames else np.zeros(0, np.int64)
+        old = np.setdiff1d(touched, fresh, assume_unique=True)
+        if len(old):
+            flags = f.flags[old]
+            promote = old[((flags & fr.REFERENCED) != 0) & ((flags & fr.ACTIVE) == 0)
+                          & ((flags & fr.MLOCKED) == 0) & (f.kind[old] != fr.HUGETLB)]
+            f.flags[promote] |= fr.ACTIVE
+            self.counters["pgactivate"] += len(promote)
+        f.flags[touched] |= fr.REFERENCED
+        f.last_access[touched] = self.tick
+        locked_vma = np.array([v.locked for v in vmas], dtype=np.bool_)[vi]
+        if locked_vma.any():
+            lf = _frame_of(ptes[real & locked_vma])
+            f.flags[lf] |= fr.MLOCKED
+            f.flags[lf] &= ~np.uint8(fr.ACTIVE)
+        task.pt.scatter(pages, ptes)
+
+        n_faults = int(faulted.sum())
+        n_major = int(major.sum())
+        result.major += n_major
+        result.minor += n_faults - n_major
+        info.minflt += n_faults - n_major
+        info.majflt += n_major
+        info.refaults += result.refaults
+        self.counters["pgfault"] += n_faults
+        self.counters["pgmajfault"] += n_major
+        info.hiwater_rss_pages = max(info.hiwater_rss_pages, self._rss_pages(task))
+        return result
+
+    def _fault_cache(self, task: _Task, pages: Int64Array, vi: Int64Array,
+                     idx: Int64Array, ptes: Int64Array, major: Int64Array,
+                     result: TouchResult) -> Int64Array:
+        """Map file/shmem pages from their object's cache, reading or creating what is missing."""
+        f = self.frames
+        vmas = task.info.vmas
+        oid = np.array([v.object_id for v in vmas], dtype=np.int64)[vi[idx]]
+        base = np.array([(v.offset >> PAGE_SHIFT) - (v.start >> PAGE_SHIFT) for v in vmas],
+                        dtype=np.int64)[vi[idx]]
+        index = pages[idx] + base
+        frames = np.zeros(len(idx), dtype=np.int64)
+        fresh: list[Int64Array] = []
+        for o in np.unique(oid).tolist():
+            sel = np.flatnonzero(oid == o)
+            obj = self._objects[o]
+            # One page of the object may be mapped twice in this touch (a file
+            # mapped twice): read it once, map it twice.
+            uniq, first, inverse = np.unique(index[sel], return_index=True,
+                                             return_inverse=True)
+            entries = obj.table.gather(uniq)
+            ufr = entries - 1
+            missing = np.flatnonzero(entries <= 0)
+            if len(missing):
+                kind = fr.FILE if obj.kind == "file" else fr.SHMEM
+                got = f.allocate(len(missing), kind, self.tick)
+                f.obj[got] = o
+                f.index[got] = uniq[missing]
+                f.flags[got] = 0
+                ufr[missing] = got
+                old = entries[missing]
+                if obj.kind == "file":
+                    read_in = np.ones(len(missing), dtype=np.bool_)
+                    n_refault = int((old == SHADOW).sum())
+                    self.counters["workingset_refault_file"] += n_refault
+                    self.counters["pgpgin"] += 4 * len(missing)
+                else:
+                    read_in = old <= -2
+                    slots = -old[read_in] - 2
+                    n_refault = len(slots)
+                    if n_refault:
+                        np.subtract.at(self.swap.count, slots, 1)
+                        self.swap.release_unreferenced(slots)
+                        self.counters["pswpin"] += n_refault
+                        self.counters["pgpgin"] += 4 * n_refault
+                        self.counters["workingset_refault_anon"] += n_refault
+                result.refaults += n_refault
+                obj.table.scatter(uniq[missing], got + 1)
+                major[idx[sel[first[missing[read_in]]]]] = True
+                fresh.append(got)
+            frames[sel] = ufr[inverse]
+        np.add.at(f.mapcount, frames, 1)
+        ptes[idx] = _present(frames)
+        return np.concatenate(fresh) if fresh else np.zeros(0, np.int64)
+
+    def _write_present(self, pages: Int64Array, vi: Int64Array, vshared: Int64Array,
+                       ptes: Int64Array, before_real: Int64Array, faulted: Int64Array,
+                       new_frames: list[Int64Array]) -> None:
+        f = self.frames
+        zero = np.flatnonzero(ptes == ZERO_PTE)
+        real = np.flatnonzero(ptes >= 2)
+        frames = _frame_of(ptes[real])
+        kind = f.kind[frames]
+        slot = f.slot[frames].astype(np.int64)
+        in_swap = slot >= 0
+        busy_slot = np.zeros(len(real), dtype=np.bool_)
+        busy_slot[in_swap] = self.swap.count[slot[in_swap]] > 0
+        cow = ((kind == fr.ANON) & ((f.mapcount[frames] > 1) | busy_slot)) | (
+            (kind == fr.FILE) & ~vshared[real])
+        # Reuse: an exclusive anon page leaves the swap cache (its slot is freed).
+        reuse = (kind == fr.ANON) & ~cow & in_swap
+        if reuse.any():
+            rs = slot[reuse]
+            self.swap.frame[rs] = -1
+            f.slot[frames[reuse]] = -1
+            self.swap.release_unreferenced(rs)
+        f.flags[frames[~cow]] |= fr.DIRTY
+        copy_at = np.concatenate([real[cow], zero])
+        if len(copy_at):
+            old = frames[cow]
+            got = f.allocate(len(copy_at), fr.ANON, self.tick)
+            f.flags[got] |= fr.DIRTY
+            f.mapcount[got] = 1
+            np.subtract.at(f.mapcount, old, 1)
+            dead = np.unique(old[(f.kind[old] == fr.ANON) & (f.mapcount[old] == 0)])
+            self._free_private(dead)
+            ptes[copy_at] = _present(got)
+            # A copy-on-write or a write to the zero page is a fault of its
+            # own, unless the page was just faulted in by this same access.
+            faulted[copy_at] = True
+            new_frames.append(got)
+        del before_real
+
+    def _frames_needed(self, task: _Task, pages: Int64Array, write: bool) -> tuple[int, Int64Array]:
+        """New frames a touch of these pages will take, and the frames it relies on."""
+        f = self.frames
+        vmas = task.info.vmas
+        starts, _ = task.pages()
+        vi = np.searchsorted(starts, pages, side="right") - 1
+        vkind = np.array([_KIND_CODE[v.kind] for v in vmas], dtype=np.int8)[vi]
+        vshared = np.array([v.shared for v in vmas], dtype=np.bool_)[vi]
+        ptes = task.pt.gather(pages)
+        need = 0
+        keep: list[Int64Array] = []
+        real = ptes >= 2
+        frames = _frame_of(ptes[real])
+        keep.append(frames)
+        if write:
+            kind = f.kind[frames]
+            slot = f.slot[frames].astype(np.int64)
+            busy = np.zeros(len(frames), dtype=np.bool_)
+            busy[slot >= 0] = self.swap.count[slot[slot >= 0]] > 0
+            need += int((((kind == fr.ANON) & ((f.mapcount[frames] > 1) | busy))
+                         | ((kind == fr.FILE) & ~vshared[real])).sum())
+            need += int((ptes == ZERO_PTE).sum())
+        sw = ptes < 0
+        if sw.any():
+            slots = -ptes[sw] - 1
+            cached = self.swap.frame[slots]
+            need += int((cached < 0).sum())
+            keep.append(cached[cached >= 0])
+            if write:
+                mapped_elsewhere = np.zeros(len(slots), dtype=np.bool_)
+                hit = cached >= 0
+                mapped_elsewhere[hit] = f.mapcount[cached[hit]] >= 1
+                need += int((mapped_elsewhere | (self.swap.count[slots] > 1)).sum())
+        none = ptes == 0
+        need += int((none & (vkind == _HUGETLB)).sum())
+        if write:
+            need += int((none & (vkind == _ANON)).sum())
+            need += int((none & (vkind == _FILE) & ~vshared).sum())
+        cache = np.flatnonzero(none & ((vkind == _FILE) | (vkind == _SHMEM)))
+        if len(cache):
+            oid = np.array([v.object_id for v in vmas], dtype=np.int64)[vi[cache]]
+            base = np.array([(v.offset >> PAGE_SHIFT) - (v.start >> PAGE_SHIFT) for v in vmas],
+                            dtype=np.int64)[vi[cache]]
+            index = pages[cache] + base
+            for o in np.unique(oid).tolist():
+                entries = self._objects[o].table.gather(np.unique(index[oid == o]))
+                need += int((entries <= 0).sum())
+                keep.append(entries[entries > 0] - 1)
+        return need, np.concatenate(keep)
+
+    def free_pages(self) -> int:
+        """Frames neither in use nor held by zram's compressed pool."""
+        return self.frames.total - self.frames.used - self._zram_pages()
+
+    def _zram_pages(self) -> int:
+        if self.config.swap_kind != "zram" or self.swap.used == 0:
+            return 0
+        return math.ceil(self.swap.used / self.config.zram_ratio)
+
+    def _reserve(self, task: _Task, pages: Int64Array, write: bool, result: TouchResult) -> None:
+        """Make room for a fault: global reclaim below the low watermark, then the OOM killer."""
+        need, protect = self._frames_needed(task, pages, write)
+        if need == 0 or self.free_pages() - need >= self.wmark_low:
+            return
+        # The frames this touch relies on are not victims: they are about to be used.
+        self._shrink(self.wmark_high + need - self.free_pages(), protect)
+        while True:
+            need, _protect = self._frames_needed(task, pages, write)
+            if need == 0 or self.free_pages() - need >= self.wmark_min:
+                return
+            victim = self._oom_victim()
+            if victim is None:
+                raise OutOfMemory("out of memory and no process to kill")
+            self._oom_kill(victim)
+            result.oom_killed += (victim.info.pid,)
+            if victim is task:
+                raise OutOfMemory(f"process {victim.info.pid} was killed by the OOM killer")
+
+    # ------------------------------------------------------------------ global reclaim, OOM
+
+    def _shrink(self, target: int, protect: Int64Array) -> None:
+        """kswapd: evict least recently used evictable frames until ``target`` are free."""
+        f = self.frames
+        total = ReclaimResult()
+        scanned_anon = scanned_file = 0
+        while target > 0:
+            kind = f.kind
+            evictable = ((kind == fr.ANON) | (kind == fr.FILE) | (kind == fr.SHMEM)) & (
+                (f.flags & fr.MLOCKED) == 0)
+            if len(protect):
+                evictable[protect] = False
+            needs_slot = ((kind == fr.ANON) & (f.slot < 0)) | (kind == fr.SHMEM)
+            cand = np.flatnonzero(evictable)
+            if len(cand) == 0:
+                break
+            keys = (f.last_access[cand].astype(np.int64) << 32) | cand
+            victims = self._pick_lru(cand, keys, needs_slot[cand], target)
+            if len(victims) == 0:
+                break
+            before = self.free_pages()
+            n_anon = self._evict(victims)
+            scanned_anon += n_anon
+            scanned_file += len(victims) - n_anon
+            total.scanned += len(victims)
+            gained = self.free_pages() - before
+            if gained <= 0:
+                break
+            target -= gained
+        if total.scanned:
+            self.counters["pgscan_kswapd"] += total.scanned
+            self.counters["pgsteal_kswapd"] += total.scanned
+            self.counters["pgscan_anon"] += scanned_anon
+            self.counters["pgsteal_anon"] += scanned_anon
+            self.counters["pgscan_file"] += scanned_file
+            self.counters["pgsteal_file"] += scanned_file
+            self._events.append({"type": "global_reclaim", "tick": self.tick,
+                                 "scanned": total.scanned,
+                                 "reclaimed": {"anon": scanned_anon, "file": scanned_file}})
+
+    def _pick_lru(self, cand: Int64Array, keys: Int64Array, needs_slot: Int64Array,
+                  target: int) -> Int64Array:
+        """The oldest ``target`` candidates, skipping swap-backed ones once slots run out."""
+        slots_left = self.swap.available
+        k = min(len(cand), max(target, 1))
+        while True:
+            if k < len(cand):
+                part = np.argpartition(keys, k - 1)[:k]
+            else:
+                part = np.arange(len(cand))
+            order = part[np.argsort(keys[part], kind="stable")]
+            ns = needs_slot[order]
+            ok = ~ns | (np.cumsum(ns) <= slots_left)
+            chosen = order[ok][:target]
+            if len(chosen) >= target or k >= len(cand):
+                return cand[chosen]
+            k = min(len(cand), 2 * k)
+
+    def _evict(self, victims: Int64Array) -> int:
+        """Unmap victims from every process and free them (anon/shmem to swap).
+
+        Returns how many were swap-backed (anon and shmem), for the counters.
+        """
+        f = self.frames
+        kind = f.kind[victims]
+        anon = victims[kind == fr.ANON]
+        shmem = victims[kind == fr.SHMEM]
+        file = victims[kind == fr.FILE]
+        newval = np.zeros(f.capacity, dtype=np.int64)
+        if len(anon):
+            slot = f.slot[anon].astype(np.int64)
+            fresh = slot < 0
+            slot[fresh] = self.swap.allocate(int(fresh.sum()))
+            write = fresh | ((f.flags[anon] & fr.DIRTY) != 0)
+            self.counters["pswpout"] += int(write.sum())
+            self.counters["pgpgout"] += 4 * int(write.sum())
+            self.swap.count[slot] += f.mapcount[anon]
+            self.swap.frame[slot] = -1
+            newval[anon] = -(slot + 1)
+        if len(shmem):
+            slots = self.swap.allocate(len(shmem))
+            self.swap.count[slots] = 1
+            self.counters["pswpout"] += len(shmem)
+            self.counters["pgpgout"] += 4 * len(shmem)
+            self._set_cache_entries(shmem, -(slots + 2))
+        if len(file):
+            dirty = int(((f.flags[file] & fr.DIRTY) != 0).sum())
+            self.counters["nr_vmscan_write"] += dirty
+            self.counters["pgpgout"] += 4 * dirty
+            self._set_cache_entries(file, np.full(len(file), SHADOW, dtype=np.int64))
+        mask = np.zeros(f.capacity, dtype=np.bool_)
+        mask[victims] = True
+        data = self._pte_pool.used
+        present = data >= 2
+        frames = np.where(present, (data >> 1) - 1, 0)
+        hit = present & mask[frames]
+        data[hit] = newval[frames[hit]]
+        f.release(victims)
+        if len(anon):
+            self.swap.release_unreferenced(-newval[anon] - 1)
+        return len(anon) + len(shmem)
+
+    def _set_cache_entries(self, frames: Int64Array, values: Int64Array) -> None:
+        objs = self.frames.obj[frames]
+        idx = self.frames.index[frames].astype(np.int64)
+        for o in np.unique(objs).tolist():
+            sel = objs == o
+            self._objects[o].table.scatter(idx[sel], values[sel])
+
+    def _oom_badness(self, task: _Task) -> int | None:
+        adj = task.info.oom_score_adj
+        if adj == -1000:
+            return None
+        total = self.config.ram_pages + self.config.swap_slots
+        mem = self.memory(task.info.pid)
+        points = mem.vm_rss + mem.vm_swap + mem.vm_pte_bytes // PAGE_SIZE
+        return points + adj * (total // 1000)
+
+    def _oom_victim(self) -> _Task | None:
+        best: tuple[int, int] | None = None
+        victim = None
+        for task in self._tasks.values():
+            points = self._oom_badness(task)
+            if points is None:
+                continue
+            key = (points, task.seq)
+            if best is None or key > best:
+                best, victim = key, task
+        return victim
+
+    def _oom_kill(self, task: _Task) -> None:
+        mem = self.memory(task.info.pid)
+        self._events.append({"type": "oom_kill", "tick": self.tick, "pid": task.info.pid,
+                             "comm": task.info.comm, "rss_kib": mem.vm_rss * 4,
+                             "oom_score_adj": task.info.oom_score_adj})
+        self.counters["oom_kill"] += 1
+        self._exit(task)
+
+    def oom_score(self, pid: int) -> int:
+        task = self._task(pid)
+        points = self._oom_badness(task)
+        if points is None:
+            return 0
+        total = self.config.ram_pages + self.config.swap_slots
+        return max(0, min(2000, 1000 + points * 1000 // total))
+
+    # ------------------------------------------------------------------ per-process reclaim
+
+    def reclaim(self, pid: int, mode: ReclaimMode) -> ReclaimResult:
+        """`echo file|anon|all > /proc/PID/reclaim`: every VMA of the type, whole."""
+        if mode not in ("file", "anon", "all"):
+            raise InvalidArgument(f"reclaim mode {mode!r}")
+        task = self._task(pid)
+        result = ReclaimResult()
+        for vma in list(task.info.vmas):
+            if (mode == "file" and not vma.has_file) or (mode == "anon" and vma.has_file):
+                continue
+            self._reclaim_vma(task, vma, vma.start, vma.end, "reclaim", result)
+        self._changed()
+        return result
+
+    def reclaim_range(self, pid: int, start: int, end: int) -> ReclaimResult:
+        """`echo ADDR SIZE > /proc/PID/reclaim`: every page of [start, end), any type."""
+        task = self._task(pid)
+        if start % PAGE_SIZE or end % PAGE_SIZE or end < start:
+            raise InvalidArgument(f"bad reclaim range {start:#x}-{end:#x}")
+        result = ReclaimResult()
+        for vma in list(task.info.vmas):
+            lo, hi = max(vma.start, start), min(vma.end, end)
+            if lo < hi:
+                self._reclaim_vma(task, vma, lo, hi, "reclaim", result)
+        self._changed()
+        return result
+
+    def madvise(self, pid: int, addr: int, size: int, advice: str) -> ReclaimResult:
+        """MADV_COLD / MADV_PAGEOUT over [addr, addr+size)."""
+        task = self._task(pid)
+        if advice not in ("cold", "pageout"):
+            raise InvalidArgument(f"unknown advice {advice!r}")
+        start, end = self._page_range(addr, size)
+        result = ReclaimResult()
+        if start == end:
+            return result
+        hit = [v for v in task.info.vmas if v.start < end and start < v.end]
+        for v in hit:
+            if v.locked or v.kind == "hugetlb":
+                raise InvalidArgument(f"madvise on a {'locked' if v.locked else 'hugetlb'} VMA")
+        covered = sum(min(v.end, end) - max(v.start, start) for v in hit)
+        for v in hit:
+            self._reclaim_vma(task, v, max(v.start, start), min(v.end, end), advice, result)
+        self._changed()
+        if covered < end - start:
+            raise OutOfMemory(f"{start:#x}-{end:#x} has unmapped holes")
+        return result
+
+    def _reclaim_vma(self, task: _Task, vma: Vma, start: int, end: int, how: str,
+                     result: ReclaimResult) -> None:
+        f = self.frames
+        first, count = start >> PAGE_SHIFT, (end - start) >> PAGE_SHIFT
+        if vma.kind == "hugetlb":
+            ptes = task.pt.get(first, count)
+            result.skipped["hugetlb"] += int((ptes >= 2).sum())
+            return
+        ptes = task.pt.get(first, count)
+        at = np.flatnonzero(ptes >= 2)
+        if len(at) == 0:
+            return
+        frames = _frame_of(ptes[at])
+        result.scanned += len(at)
+        shared = f.mapcount[frames] > 1
+        if how != "reclaim" or self.config.dialect == "caf":
+            result.skipped["shared"] += int(shared.sum())
+            at, frames = at[~shared], frames[~shared]
+        locked = (f.flags[frames] & fr.MLOCKED) != 0
+        result.skipped["mlocked"] += int(locked.sum())
+        at, frames = at[~locked], frames[~locked]
+        if how != "reclaim":
+            ptes[at] &= ~1
+            f.flags[frames] &= ~np.uint8(fr.REFERENCED)
+        if how == "cold":
+            active = frames[(f.flags[frames] & fr.ACTIVE) != 0]
+            f.flags[active] &= ~np.uint8(fr.ACTIVE)
+            self.counters["pgdeactivate"] += len(active)
+            task.pt.set(first, ptes)
+            return
+        kind = f.kind[frames]
+        self._reclaim_anon(at[kind == fr.ANON], frames[kind == fr.ANON], ptes, result)
+        self._reclaim_shmem(at[kind == fr.SHMEM], frames[kind == fr.SHMEM], ptes, result)
+        self._reclaim_file(at[kind == fr.FILE], frames[kind == fr.FILE], ptes, result)
+        task.pt.set(first, ptes)
+
+    def _reclaim_anon(self, at: Int64Array, frames: Int64Array, ptes: Int64Array,
+                      result: ReclaimResult) -> None:
+        f, swap = self.frames, self.swap
+        if len(at) == 0:
+            return
+        slot = f.slot[frames].astype(np.int64)
+        fresh = np.flatnonzero(slot < 0)
+        # Slots go to pages in address order; pages left without one stay, activated.
+        n_slots = min(len(fresh), swap.available)
+        given, kept = fresh[:n_slots], fresh[n_slots:]
+        if len(kept):
+            result.skipped["no_swap"] += len(kept)
+            f.flags[frames[kept]] |= fr.ACTIVE
+            self.counters["pgactivate"] += len(kept)
+        slot[given] = swap.allocate(n_slots)
+        f.slot[frames[given]] = slot[given]
+        swap.frame[slot[given]] = frames[given]
+        # Written to swap: every page that just got a slot, and every dirty
+        # one already in the swap cache. A clean swap-cache page is just unmapped.
+        written = (f.flags[frames] & fr.DIRTY) != 0
+        written[given] = True
+        go = np.ones(len(at), dtype=np.bool_)
+        go[kept] = False
+        n_write = int((written & go).sum())
+        self.counters["pswpout"] += n_write
+        self.counters["pgpgout"] += 4 * n_write
+        at, frames, slot = at[go], frames[go], slot[go]
+        f.flags[frames] &= ~np.uint8(fr.DIRTY)
+        ptes[at] = -(slot + 1)
+        np.add.at(swap.count, slot, 1)
+        np.subtract.at(f.mapcount, frames, 1)
+        # Under v2 a page others still map stays for them, in the swap cache.
+        gone = frames[f.mapcount[frames] == 0]
+        swap.frame[f.slot[gone].astype(np.int64)] = -1
+        f.release(gone)
+        result.reclaimed["anon"] += len(at)
+
+    def _reclaim_shmem(self, at: Int64Array, frames: Int64Array, ptes: Int64Array,
+                       result: ReclaimResult) -> None:
+        f = self.frames
+        if len(at) == 0:
+            return
+        ptes[at] = 0
+        np.subtract.at(f.mapcount, frames, 1)
+        result.reclaimed["shmem"] += len(at)
+        idle = np.unique(frames[f.mapcount[frames] == 0])
+        n = min(len(idle), self.swap.available)
+        if n:
+            out = idle[:n]
+            slots = self.swap.allocate(n)
+            self.swap.count[slots] = 1
+            self.counters["pswpout"] += n
+            self.counters["pgpgout"] += 4 * n
+            self._set_cache_entries(out, -(slots + 2))
+            f.release(out)
+
+    def _reclaim_file(self, at: Int64Array, frames: Int64Array, ptes: Int64Array,
+                      result: ReclaimResult) -> None:
+        f = self.frames
+        if len(at) == 0:
+            return
+        ptes[at] = 0
+        np.subtract.at(f.mapcount, frames, 1)
+        dirty = (f.flags[frames] & fr.DIRTY) != 0
+        result.skipped["dirty"] += int(dirty.sum())
+        result.reclaimed["file"] += int((~dirty).sum())
+        clean_idle = np.unique(frames[~dirty & (f.mapcount[frames] == 0)])
+        if len(clean_idle):
+            self._set_cache_entries(clean_idle, np.full(len(clean_idle), SHADOW, np.int64))
+            f.release(clean_idle)
+
+    # ------------------------------------------------------------------ other controls
+
+    def clear_refs(self, pid: int, mode: int) -> None:
+        task = self._task(pid)
+        if not 1 <= mode <= 5:
+            raise InvalidArgument(f"clear_refs {mode} is not in 1..5")
+        info = task.info
+        if mode == 5:
+            info.hiwater_rss_pages = self._rss_pages(task)
+        elif mode in (1, 2, 3):
+            for v in info.vmas:
+                if (mode == 2 and v.has_file) or (mode == 3 and not v.has_file):
+                    continue
+                first, count = v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT
+                ptes = task.pt.get(first, count)
+                real = ptes >= 2
+                if real.any():
+                    self.frames.flags[_frame_of(ptes[real])] &= ~np.uint8(fr.REFERENCED)
+                    ptes[real] &= ~1
+                    task.pt.set(first, ptes)
+        self._changed()
+
+    def sync(self) -> int:
+        """Write back every dirty file page; returns how many."""
+        f = self.frames
+        dirty = np.flatnonzero((f.kind == fr.FILE) & ((f.flags & fr.DIRTY) != 0))
+        self._write_back(dirty)
+        self._changed()
+        return len(dirty)
+
+    def _write_back(self, frames: Int64Array) -> None:
+        self.frames.flags[frames] &= ~np.uint8(fr.DIRTY)
+        self.counters["pgpgout"] += 4 * len(frames)
+        self.counters["nr_written"] += len(frames)
+
+    def drop_caches(self, mode: int) -> None:
+        if mode not in (1, 2, 3):
+            raise InvalidArgument(f"drop_caches {mode} is not 1, 2 or 3")
+        f = self.frames
+        if mode & 1:
+            idle = np.flatnonzero((f.kind == fr.FILE) & (f.mapcount == 0)
+                                  & ((f.flags & fr.DIRTY) == 0))
+            if len(idle):
+                self._set_cache_entries(idle, np.zeros(len(idle), dtype=np.int64))
+                f.release(idle)
+            self.counters["drop_pagecache"] += 1
+        if mode & 2:
+            self.counters["drop_slab"] += 1
+        self._changed()
+
+    def advance(self, ticks: int = 1) -> None:
+        """Let virtual time pass; the flusher writes back expired dirty pages."""
+        if ticks < 0:
+            raise InvalidArgument("time does not run backwards")
+        period = self.config.dirty_writeback_ticks
+        last_flush = (self.tick + ticks) // period * period
+        self.tick += ticks
+        if last_flush > self.tick - ticks and last_flush > 0:
+            # Nothing is accessed while time passes, so the last flusher run
+            # in the span does all that the earlier ones would have done.
+            f = self.frames
+            limit = last_flush - self.config.dirty_expire_ticks
+            expired = np.flatnonzero((f.kind == fr.FILE) & ((f.flags & fr.DIRTY) != 0)
+                                     & (f.last_access.astype(np.int64) <= limit))
+            self._write_back(expired)
+        self._changed()
+
+    # ------------------------------------------------------------------ views
+
+    def _rss_pages(self, task: _Task) -> int:
+        _pages, ptes = task.pt.items()
+        frames = _frame_of(ptes[ptes >= 2])
+        return int((self.frames.kind[frames] != fr.HUGETLB).sum())
+
+    @staticmethod
+    def _vm_pages(info: Process) -> int:
+        return sum(v.size for v in info.vmas) >> PAGE_SHIFT
+
+    def smaps(self, pid: int) -> SmapsCounts:
+        task = self._task(pid)
+        f = self.frames
+        vmas = task.info.vmas
+        n = len(vmas)
+        counts = SmapsCounts.zeros(n)
+        if n == 0:
+            return counts
+        starts, _ends = task.pages()
+        pages, ptes = task.pt.items()
+        bounds = np.searchsorted(pages, np.append(starts, np.iinfo(np.int64).max))
+        bounds[-1] = len(pages)
+        # Each VMA's slice of pages lies in [starts[i], ends[i]) by construction.
+        real = ptes >= 2
+        kind = np.zeros(len(ptes), dtype=np.uint8)
+        mc = np.zeros(len(ptes), dtype=np.int64)
+        flags = np.zeros(len(ptes), dtype=np.uint8)
+        frames = _frame_of(ptes[real])
+        kind[real] = f.kind[frames]
+        mc[real] = f.mapcount[frames]
+        flags[real] = f.flags[frames]
+        normal = real & (kind != fr.HUGETLB)
+        page = np.int64(PAGE_SIZE)
+        pss = np.where(normal, _PAGE_PSS // np.maximum(mc, 1), 0)
+        dirty = normal & ((flags & fr.DIRTY) != 0)
+        shared = normal & (mc >= 2)
+
+        def seg(values: Int64Array) -> Int64Array:
+            return _segment_sums(values.astype(np.int64), bounds, n)
+
+        counts.rss = seg(normal * page)
+        counts.pss = seg(pss)
+        counts.pss_dirty = seg(np.where(dirty, pss, 0))
+        counts.pss_anon = seg(np.where(kind == fr.ANON, pss, 0))
+        counts.pss_file = seg(np.where(kind == fr.FILE, pss, 0))
+        counts.pss_shmem = seg(np.where(kind == fr.SHMEM, pss, 0))
+        counts.shared_clean = seg((shared & ~dirty) * page)
+        counts.shared_dirty = seg((shared & dirty) * page)
+        counts.private_clean = seg((normal & ~shared & ~dirty) * page)
+        counts.private_dirty = seg((normal & ~shared & dirty) * page)
+        counts.referenced = seg((normal & ((ptes & 1) == 1)) * page)
+        counts.anonymous = seg((kind == fr.ANON) * page)
+        swapped = ptes < 0
+        sc = np.zeros(len(ptes), dtype=np.int64)
+        sc[swapped] = self.swap.count[-ptes[swapped] - 1]
+        counts.swap = seg(swapped * page)
+        counts.swap_pss = seg(np.where(swapped, _PAGE_PSS // np.maximum(sc, 1), 0))
+        huge = real & (kind == fr.HUGETLB)
+        counts.shared_hugetlb = seg((huge & (mc >= 2)) * page)
+        counts.private_hugetlb = seg((huge & (mc < 2)) * page)
+        locked = np.array([v.locked for v in vmas], dtype=np.bool_)
+        counts.locked = np.where(locked, counts.pss, 0)
+        for i, v in enumerate(vmas):
+            if v.kind == "shmem":
+                base = v.offset >> PAGE_SHIFT
+                idx, entries = self._objects[v.object_id].table.items()
+                inside = (idx >= base) & (idx < base + (v.size >> PAGE_SHIFT))
+                counts.swap[i] += int((entries[inside] <= -2).sum()) * PAGE_SIZE
+        return counts
+
+    def memory(self, pid: int) -> ProcessMemory:
+        task = self._task(pid)
+        info = task.info
+        f = self.frames
+        _pages, ptes = task.pt.items()
+        frames = _frame_of(ptes[ptes >= 2])
+        kind = f.kind[frames]
+        rss_anon = int((kind == fr.ANON).sum())
+        rss_file = int((kind == fr.FILE).sum())
+        rss_shmem = int((kind == fr.SHMEM).sum())
+        rss = rss_anon + rss_file + rss_shmem
+        vm_size = vm_lck = data = stack = exec_vm = text = 0
+        for v in info.vmas:
+            pages = v.size >> PAGE_SHIFT
+            vm_size += pages
+            vm_lck += pages if v.locked else 0
+            is_stack = v.name == "[stack]"
+            if v.perms[1] == "w" and not v.shared and not is_stack:
+                data += pages
+            if is_stack:
+                stack += pages
+            if v.perms[2] == "x" and v.perms[1] != "w" and not is_stack:
+                exec_vm += pages
+                if info.exe is not None and v.path == info.exe:
+                    text += pages
+        return ProcessMemory(
+            vm_peak=max(info.hiwater_vm_pages, vm_size), vm_size=vm_size, vm_lck=vm_lck,
+            vm_hwm=max(info.hiwater_rss_pages, rss), vm_rss=rss, rss_anon=rss_anon,
+            rss_file=rss_file, rss_shmem=rss_shmem, vm_data=data, vm_stk=stack,
+            vm_exe=min(text, exec_vm), vm_lib=exec_vm - min(text, exec_vm),
+            vm_pte_bytes=len(task.pt.leaves) * PAGE_SIZE, vm_swap=int((ptes < 0).sum()),
+            hugetlb=int((kind == fr.HUGETLB).sum()), text=text)
+
+    def pagemap(self, pid: int, first_page: int, count: int, *,
+                privileged: bool) -> UInt64Array:
+        """Entries of /proc/PID/pagemap for pages [first_page, first_page+count)."""
+        task = self._task(pid)
+        f = self.frames
+        out = np.zeros(count, dtype=np.uint64)
+        if count <= 0:
+            return out
+        ptes = task.pt.get(first_page, count)
+        real = np.flatnonzero(ptes >= 2)
+        if len(real):
+            frames = _frame_of(ptes[real])
+            value = np.full(len(real), 1 << 63, dtype=np.uint64)
+            if privileged:
+                value |= frames.astype(np.uint64)
+            value[f.mapcount[frames] == 1] |= np.uint64(1 << 56)
+            value[f.kind[frames] != fr.ANON] |= np.uint64(1 << 61)
+            out[real] = value
+        zero = ptes == ZERO_PTE
+        out[zero] = np.uint64(1 << 63)
+        sw = np.flatnonzero(ptes < 0)
+        if len(sw):
+            value = np.full(len(sw), 1 << 62, dtype=np.uint64)
+            if privileged:
+                value |= ((-ptes[sw] - 1).astype(np.uint64) << np.uint64(5))
+            out[sw] = value
+        return out
+
+    def swap_used_pages(self) -> int:
+        return self.swap.used
+
+    def meminfo(self) -> MemInfo:
+        f = self.frames
+        kind, flags, mc = f.kind, f.flags, f.mapcount
+        unevictable = (flags & fr.MLOCKED) != 0
+        active = (flags & fr.ACTIVE) != 0
+        swap_backed = ((kind == fr.ANON) | (kind == fr.SHMEM)) & ~unevictable
+        file_lru = (kind == fr.FILE) & ~unevictable
+
+        def count(mask: Any) -> int:
+            return int(np.count_nonzero(mask))
+
+        active_file = count(file_lru & active)
+        inactive_file = count(file_lru & ~active)
+        free = self.free_pages()
+        pagecache = active_file + inactive_file
+        available = free - self.wmark_high + pagecache - min(pagecache // 2, self.wmark_low)
+        committed = 0
+        for task in self._tasks.values():
+            for v in task.info.vmas:
+                if (v.perms[1] == "w" and not v.shared) or v.kind == "shmem":
+                    committed += v.size >> PAGE_SHIFT
+        return MemInfo(
+            total=f.total, free=free, available=max(available, 0),
+            cached=count((kind == fr.FILE) | (kind == fr.SHMEM)),
+            swap_cached=count((kind == fr.ANON) & (f.slot >= 0)),
+            active_anon=count(swap_backed & active), inactive_anon=count(swap_backed & ~active),
+            active_file=active_file, inactive_file=inactive_file,
+            unevictable=count(unevictable), mlocked=count(unevictable),
+            swap_total=self.swap.total, swap_free=self.swap.available,
+            dirty=count((kind == fr.FILE) & ((flags & fr.DIRTY) != 0)), writeback=0,
+            anon_pages=count((kind == fr.ANON) & (mc > 0)),
+            mapped=count(((kind == fr.FILE) | (kind == fr.SHMEM)) & (mc > 0)),
+            shmem=count(kind == fr.SHMEM), page_tables=self._pte_pool.rows_in_use,
+            hugetlb=count(kind == fr.HUGETLB), zram=self._zram_pages(), committed=committed,
+            wmark_min=self.wmark_min, wmark_low=self.wmark_low, wmark_high=self.wmark_high)
+
+    def vmstat(self) -> dict[str, int]:
+        m = self.meminfo()
+        gauges = {
+            "nr_free_pages": m.free,
+            "nr_inactive_anon": m.inactive_anon, "nr_active_anon": m.active_anon,
+            "nr_inactive_file": m.inactive_file, "nr_active_file": m.active_file,
+            "nr_unevictable": m.unevictable, "nr_anon_pages": m.anon_pages,
+            "nr_mapped": m.mapped, "nr_file_pages": m.cached + m.swap_cached,
+            "nr_dirty": m.dirty, "nr_writeback": m.writeback, "nr_shmem": m.shmem,
+            "nr_swapcached": m.swap_cached, "nr_mlock": m.mlocked,
+            "nr_page_table_pages": m.page_tables, "nr_zspages": m.zram,
+        }
+        return gauges | self.counters
+
+    def check_invariants(self) -> None:
+        """Assert the engine's internal bookkeeping agrees with itself (for tests)."""
+        f, swap = self.frames, self.swap
+        mapcount = np.zeros(f.capacity, dtype=np.int64)
+        swapcount = np.zeros(len(swap.count), dtype=np.int64)
+        for task in self._tasks.values():
+            pages, ptes = task.pt.items()
+            starts, ends = task.pages()
+            vi = np.searchsorted(starts, pages, side="right") - 1
+            assert (vi >= 0).all() and (pages < ends[vi]).all(), "a PTE outside every VMA"
+            real = ptes >= 2
+            np.add.at(mapcount, _frame_of(ptes[real]), 1)
+            np.add.at(swapcount, -ptes[ptes < 0] - 1, 1)
+        referenced = mapcount > 0
+        for obj in self._objects.values():
+            idx, entries = obj.table.items()
+            cached = entries[entries > 0] - 1
+            assert (f.obj[cached] == obj.oid).all() and (f.index[cached] == idx[entries > 0]).all()
+            referenced[cached] = True
+            np.add.at(swapcount, -entries[entries <= -2] - 2, 1)
+        in_cache = np.flatnonzero(f.slot >= 0)
+        referenced[in_cache] = True
+        assert (swap.frame[f.slot[in_cache]] == in_cache).all(), "swap cache back-links"
+        assert (mapcount == f.mapcount).all(), "mapcount drifted"
+        in_use = f.kind != fr.FREE
+        assert (in_use == referenced).all(), "a frame leaked or is referenced while free"
+        assert int(in_use.sum()) == f.used
+        assert (swapcount == swap.count).all(), "swap count drifted"
+        live = swap.live
+        assert ((swap.count > 0) | (swap.frame >= 0) <= live).all(), "a free slot is used"
+        assert int(live.sum()) == swap.used
+        assert not (live & (swap.count == 0) & (swap.frame < 0)).any(), "a slot leaked"
+        assert self.free_pages() >= 0
+
+    def digest(self) -> str:
+        """A hash of the whole state: equal digests, equal machines."""
+        h = hashlib.sha256()
+        f, swap = self.frames, self.swap
+        for arr in (f.kind, f.flags, f.mapcount, f.last_access, f.obj, f.index, f.slot,
+                    swap.count, swap.frame, swap.live):
+            h.update(arr.tobytes())
+        h.update(repr((self.tick, self.config, sorted(self.counters.items()))).encode())
+        for pid in sorted(self._tasks):
+            task = self._tasks[pid]
+            h.update(repr(task.info).encode())
+            pages, ptes = task.pt.items()
+            h.update(pages.tobytes())
+            h.update(ptes.tobytes())
+        for oid in sorted(self._objects):
+            obj = self._objects[oid]
+            idx, entries = obj.table.items()
+            h.update(repr((oid, obj.kind, obj.path, obj.vma_refs)).encode())
+            h.update(idx.tobytes())
+            h.update(entries.tobytes())
+        return h.hexdigest()
+
+    def memory_bytes(self) -> int:
+        """Bytes of numpy state the engine holds (for the memory benchmark)."""
+        return (self.frames.nbytes() + self.swap.nbytes() + self._pte_pool.data.nbytes
+                + self._cache_pool.data.nbytes)
+
+
+_ANON, _FILE, _SHMEM, _HUGETLB = (fr.ANON, fr.FILE, fr.SHMEM, fr.HUGETLB)
+_KIND_CODE = {"anon": _ANON, "file": _FILE, "shmem": _SHMEM, "hugetlb": _HUGETLB}
+
+_EVENT_COUNTERS = (
+    "pgpgin", "pgpgout", "pswpin", "pswpout", "pgactivate", "pgdeactivate", "pgfault",
+    "pgmajfault", "pgscan_kswapd", "pgsteal_kswapd", "pgscan_anon", "pgscan_file",
+    "pgsteal_anon", "pgsteal_file", "workingset_refault_anon", "workingset_refault_file",
+    "nr_vmscan_write", "nr_written", "oom_kill", "drop_pagecache", "drop_slab", "processes",
+)

@@ -1,0 +1,170 @@
+"""Sparse page-indexed tables: page tables and page-cache indices.
+
+A table maps a page number to an int64 entry (0 = nothing). As in the
+kernel, entries live in leaves of 512 (one 4 KiB page-table page) that are
+allocated only when a non-zero entry is stored, so a 1 TiB mapping that is
+never touched costs no leaves at all. Leaves of all tables that share a
+:class:`LeafPool` sit in one 2-D array, so an operation over every entry of
+the machine (global reclaim unmapping its victims) is a handful of numpy
+calls over that array, not a Python loop over processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .types import Int64Array
+
+LEAF_SHIFT = 9
+LEAF_SIZE = 1 << LEAF_SHIFT  # entries per leaf, as a PTE page holds 512
+LEAF_MASK = LEAF_SIZE - 1
+
+
+class LeafPool:
+    """Rows of LEAF_SIZE int64 entries, handed out to tables and recycled."""
+
+    def __init__(self, initial_rows: int = 16) -> None:
+        self.data: Int64Array = np.zeros((initial_rows, LEAF_SIZE), dtype=np.int64)
+        self._free_rows: list[int] = []
+        self._next_row = 0
+
+    @property
+    def rows_in_use(self) -> int:
+        return self._next_row - len(self._free_rows)
+
+    @property
+    def used(self) -> Int64Array:
+        """Every row ever handed out (free rows are all zero), for machine-wide passes."""
+        return self.data[: self._next_row]
+
+    def alloc_row(self) -> int:
+        if self._free_rows:
+            return self._free_rows.pop()
+        if self._next_row == len(self.data):
+            grown = np.zeros((max(16, 2 * len(self.data)), LEAF_SIZE), dtype=np.int64)
+            grown[: len(self.data)] = self.data
+            self.data = grown
+        row = self._next_row
+        self._next_row += 1
+        return row
+
+    def free_row(self, row: int) -> None:
+        self.data[row] = 0
+        self._free_rows.append(row)
+
+
+class SparseTable:
+    """One sparse page → entry map whose leaves live in a shared pool."""
+
+    def __init__(self, pool: LeafPool) -> None:
+        self.pool = pool
+        self.leaves: dict[int, int] = {}  # leaf number → pool row
+
+    def _spans(self, first: int, count: int) -> Iterator[tuple[int, int, int, int]]:
+        """(leaf, lo, hi, out_pos) for each leaf the page range [first, first+count) crosses."""
+        page = first
+        end = first + count
+        while page < end:
+            leaf = page >> LEAF_SHIFT
+            lo = page & LEAF_MASK
+            hi = min(LEAF_SIZE, lo + (end - page))
+            yield leaf, lo, hi, page - first
+            page += hi - lo
+
+    def _leaves_in(self, first: int, count: int) -> Iterator[tuple[int, int, int, int]]:
+        """Like _spans, but only leaves that exist; skips empty stretches in O(leaves)."""
+        if count <= 0:
+            return
+        end = first + count
+        first_leaf, last_leaf = first >> LEAF_SHIFT, (end - 1) >> LEAF_SHIFT
+        if last_leaf - first_leaf + 1 > 2 * len(self.leaves):
+            # A huge range over a sparse table (a 1 TiB mapping): visit the
+            # leaves we have instead of every leaf number in the range.
+            leaves = sorted(k for k in self.leaves if first_leaf <= k <= last_leaf)
+        else:
+            leaves = [k for k in range(first_leaf, last_leaf + 1) if k in self.leaves]
+        for leaf in leaves:
+            base = leaf << LEAF_SHIFT
+            lo = max(first, base) - base
+            hi = min(end, base + LEAF_SIZE) - base
+            yield leaf, lo, hi, base + lo - first
+
+    def get(self, first: int, count: int) -> Int64Array:
+        """A copy of the entries of pages [first, first+count)."""
+        out = np.zeros(count, dtype=np.int64)
+        data = self.pool.data
+        for leaf, lo, hi, pos in self._leaves_in(first, count):
+            out[pos : pos + hi - lo] = data[self.leaves[leaf], lo:hi]
+        return out
+
+    def set(self, first: int, values: Int64Array) -> None:
+        """Store entries for pages [first, first+len(values)); leaves appear only for non-zeros."""
+        for leaf, lo, hi, pos in self._spans(first, len(values)):
+            chunk = values[pos : pos + hi - lo]
+            row = self.leaves.get(leaf)
+            if row is None:
+                if not chunk.any():
+                    continue
+                row = self.pool.alloc_row()
+                self.leaves[leaf] = row
+            self.pool.data[row, lo:hi] = chunk
+
+    def gather(self, pages: Int64Array) -> Int64Array:
+        """Entries of arbitrary pages (any order)."""
+        out = np.zeros(len(pages), dtype=np.int64)
+        if len(pages) == 0 or not self.leaves:
+            return out
+        rows = self._rows_of(pages >> LEAF_SHIFT)
+        have = rows >= 0
+        out[have] = self.pool.data[rows[have], pages[have] & LEAF_MASK]
+        return out
+
+    def scatter(self, pages: Int64Array, values: Int64Array) -> None:
+        """Store entries of arbitrary distinct pages, allocating leaves for non-zero values."""
+        if len(pages) == 0:
+            return
+        leaves = pages >> LEAF_SHIFT
+        needed = np.unique(leaves[values != 0])
+        for leaf in needed.tolist():
+            if leaf not in self.leaves:
+                self.leaves[leaf] = self.pool.alloc_row()
+        rows = self._rows_of(leaves)
+        have = rows >= 0  # zeros into a missing leaf are already zeros
+        self.pool.data[rows[have], pages[have] & LEAF_MASK] = values[have]
+
+    def _rows_of(self, leaves: Int64Array) -> Int64Array:
+        uniq, inverse = np.unique(leaves, return_inverse=True)
+        rows = np.array([self.leaves.get(leaf, -1) for leaf in uniq.tolist()], dtype=np.int64)
+        return rows[inverse]
+
+    def items(self) -> tuple[Int64Array, Int64Array]:
+        """(pages, entries) of every non-zero entry, sorted by page."""
+        if not self.leaves:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        order = sorted(self.leaves)
+        block = self.pool.data[[self.leaves[leaf] for leaf in order]]
+        rows_idx, cols = np.nonzero(block)
+        pages = np.asarray(order, dtype=np.int64)[rows_idx] * LEAF_SIZE + cols
+        return pages, block[rows_idx, cols]
+
+    def release_empty(self, first: int, count: int) -> None:
+        """Give back leaves in the range that hold nothing any more (munmap's free_pgtables)."""
+        for leaf, _lo, _hi, _pos in list(self._leaves_in(first, count)):
+            row = self.leaves[leaf]
+            if not self.pool.data[row].any():
+                del self.leaves[leaf]
+                self.pool.free_row(row)
+
+    def release_all(self) -> None:
+        for row in self.leaves.values():
+            self.pool.free_row(row)
+        self.leaves.clear()
+
+    def copy_into(self, other: SparseTable) -> None:
+        """Make ``other`` (empty, same pool) an entry-for-entry copy of this table."""
+        for leaf, row in self.leaves.items():
+            new = other.pool.alloc_row()
+            other.pool.data[new] = self.pool.data[row]
+            other.leaves[leaf] = new
