@@ -8,6 +8,8 @@ ones first (last freed, first reused), then never-used ones in order.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -24,7 +26,7 @@ ACTIVE = 4
 MLOCKED = 8
 
 
-def _grow(array: npt.NDArray[np.generic], size: int, fill: int) -> npt.NDArray[np.generic]:
+def _grow(array: npt.NDArray[Any], size: int, fill: int) -> npt.NDArray[Any]:
     grown = np.full(size, fill, dtype=array.dtype)
     grown[: len(array)] = array
     return grown
@@ -36,7 +38,7 @@ class _Allocator:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.high = 0  # numbers below this have been handed out at least once
-        self._free = np.zeros(0, dtype=np.int64)  # recycled numbers, a stack
+        self._free: npt.NDArray[Any] = np.zeros(0, dtype=np.int64)  # recycled numbers, a stack
         self._nfree = 0
 
     @property
@@ -74,13 +76,14 @@ class Frames:
     def __init__(self, total: int) -> None:
         self.total = total
         self._alloc = _Allocator(total)
-        self.kind = np.zeros(0, dtype=np.uint8)
-        self.flags = np.zeros(0, dtype=np.uint8)
-        self.mapcount = np.zeros(0, dtype=np.int32)
-        self.last_access = np.zeros(0, dtype=np.uint32)
-        self.obj = np.zeros(0, dtype=np.int32)  # page-cache object, -1 for anon
-        self.index = np.zeros(0, dtype=np.int32)  # page index within the object
-        self.slot = np.zeros(0, dtype=np.int32)  # swap slot while in the swap cache, else -1
+        self.kind: npt.NDArray[Any] = np.zeros(0, dtype=np.uint8)
+        self.flags: npt.NDArray[Any] = np.zeros(0, dtype=np.uint8)
+        self.mapcount: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)
+        self.last_access: npt.NDArray[Any] = np.zeros(0, dtype=np.uint32)
+        self.obj: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)  # page-cache object, -1 for anon
+        self.index: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)  # page index within the object
+        # The swap slot while the frame is in the swap cache, else -1.
+        self.slot: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)
 
     @property
     def capacity(self) -> int:
@@ -133,9 +136,11 @@ class Swap:
     def __init__(self, slots: int) -> None:
         self.total = slots
         self._alloc = _Allocator(slots)
-        self.count = np.zeros(0, dtype=np.int32)  # swap PTEs + shmem objects referring to it
-        self.frame = np.zeros(0, dtype=np.int64)  # frame holding it in the swap cache, or -1
-        self.live = np.zeros(0, dtype=np.bool_)  # handed out and not yet released
+        # References: swap PTEs plus shmem objects that keep a page there.
+        self.count: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)
+        # The frame holding the slot's page in the swap cache, or -1.
+        self.frame: npt.NDArray[Any] = np.zeros(0, dtype=np.int64)
+        self.live: npt.NDArray[Any] = np.zeros(0, dtype=np.bool_)  # handed out and not yet released
 
     @property
     def used(self) -> int:

@@ -41,6 +41,7 @@ from .types import (
     PAGE_SHIFT,
     PAGE_SIZE,
     PSS_SHIFT,
+    BoolArray,
     Int64Array,
     Kind,
     MachineConfig,
@@ -93,22 +94,57 @@ class MemObject:
     vma_refs: int = 0  # VMAs mapping it; a shmem object dies with its last one
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """A task's VMAs as parallel arrays, for vectorised lookups (rebuilt when they change)."""
+
+    start: Int64Array  # page numbers
+    end: Int64Array
+    kind: Int64Array  # frame kind codes
+    shared: BoolArray
+    locked: BoolArray
+    oid: Int64Array  # object id, -1 for anon and hugetlb
+    base: Int64Array  # object page index of the VMA's page 0: offset pages - start page
+
+    @classmethod
+    def of(cls, vmas: list[Vma]) -> _Layout:
+        def col(values: list[Any], dtype: Any) -> Any:
+            return np.array(values, dtype=dtype)
+
+        return cls(
+            start=col([v.start >> PAGE_SHIFT for v in vmas], np.int64),
+            end=col([v.end >> PAGE_SHIFT for v in vmas], np.int64),
+            kind=col([_KIND_CODE[v.kind] for v in vmas], np.int8),
+            shared=col([v.shared for v in vmas], np.bool_),
+            locked=col([v.locked for v in vmas], np.bool_),
+            oid=col([v.object_id for v in vmas], np.int64),
+            base=col([(v.offset - v.start) >> PAGE_SHIFT for v in vmas], np.int64),
+        )
+
+    def find(self, pages: Int64Array) -> Int64Array:
+        """Index of the VMA each page lies in, or -1 (pages in gaps are -1 too)."""
+        vi = np.searchsorted(self.start, pages, side="right") - 1
+        if len(self.start) == 0:
+            return np.full(len(pages), -1, dtype=np.int64)
+        inside = (vi >= 0) & (pages < self.end[np.maximum(vi, 0)])
+        return np.where(inside, vi, -1)
+
+
 @dataclass
 class _Task:
     info: Process
     pt: SparseTable
     seq: int  # creation order, for the OOM killer's ties
-    layout: tuple[Int64Array, Int64Array] | None = field(default=None, repr=False)
+    cached_layout: _Layout | None = field(default=None, repr=False)
 
-    def pages(self) -> tuple[Int64Array, Int64Array]:
-        """VMA start and end page numbers as arrays (cached until the layout changes)."""
-        if self.layout is None:
-            vmas = self.info.vmas
-            self.layout = (
-                np.array([v.start >> PAGE_SHIFT for v in vmas], dtype=np.int64),
-                np.array([v.end >> PAGE_SHIFT for v in vmas], dtype=np.int64),
-            )
-        return self.layout
+    @property
+    def layout(self) -> _Layout:
+        if self.cached_layout is None:
+            self.cached_layout = _Layout.of(self.info.vmas)
+        return self.cached_layout
+
+    def relaid(self) -> None:
+        self.cached_layout = None
 
 
 def _segment_sums(values: Int64Array, bounds: Int64Array, n: int) -> Int64Array:
@@ -362,7 +398,7 @@ class Machine:
                 v = replace(prev, end=v.end)
             merged.append(v)
         task.info.vmas = merged
-        task.layout = None
+        task.relaid()
 
     @staticmethod
     def _mergeable(a: Vma, b: Vma) -> bool:
@@ -385,7 +421,7 @@ class Machine:
                 task.info.vmas[i : i + 1] = [left, right]
                 if v.object_id >= 0:
                     self._objects[v.object_id].vma_refs += 1
-                task.layout = None
+                task.relaid()
                 return
 
     def _page_range(self, addr: int, size: int) -> tuple[int, int]:
@@ -524,11 +560,9 @@ class Machine:
         pages = np.unique(np.asarray(pages, dtype=np.int64))
         if len(pages) == 0:
             return TouchResult()
-        starts, ends = task.pages()
-        vi = np.searchsorted(starts, pages, side="right") - 1
-        inside = (vi >= 0) & (pages < ends[np.maximum(vi, 0)]) if len(starts) else vi < -1
-        if not inside.all():
-            bad = int(pages[~inside][0]) << PAGE_SHIFT
+        vi = task.layout.find(pages)
+        if (vi < 0).any():
+            bad = int(pages[vi < 0][0]) << PAGE_SHIFT
             raise BadAddress(f"{bad:#x} is not mapped")
         if write:
             for i in np.unique(vi).tolist():
@@ -544,13 +578,10 @@ class Machine:
         self._reserve(task, pages, write, result)
         f = self.frames
         info = task.info
-        vmas = info.vmas
-        starts, _ends = task.pages()
-        vi = np.searchsorted(starts, pages, side="right") - 1
-        kind_of_vma = np.array([_KIND_CODE[v.kind] for v in vmas], dtype=np.int8)
-        shared_of_vma = np.array([v.shared for v in vmas], dtype=np.bool_)
-        vkind = kind_of_vma[vi]
-        vshared = shared_of_vma[vi]
+        lay = task.layout
+        vi = lay.find(pages)
+        vkind = lay.kind[vi]
+        vshared = lay.shared[vi]
         ptes = task.pt.gather(pages)
         before_real = ptes >= 2
         faulted = ~before_real & (ptes != ZERO_PTE)  # needs a fault now
@@ -625,7 +656,7 @@ class Machine:
             self.counters["pgactivate"] += len(promote)
         f.flags[touched] |= fr.REFERENCED
         f.last_access[touched] = self.tick
-        locked_vma = np.array([v.locked for v in vmas], dtype=np.bool_)[vi]
+        locked_vma = lay.locked[vi]
         if locked_vma.any():
             lf = _frame_of(ptes[real & locked_vma])
             f.flags[lf] |= fr.MLOCKED
@@ -645,15 +676,13 @@ class Machine:
         return result
 
     def _fault_cache(self, task: _Task, pages: Int64Array, vi: Int64Array,
-                     idx: Int64Array, ptes: Int64Array, major: Int64Array,
+                     idx: Int64Array, ptes: Int64Array, major: BoolArray,
                      result: TouchResult) -> Int64Array:
         """Map file/shmem pages from their object's cache, reading or creating what is missing."""
         f = self.frames
-        vmas = task.info.vmas
-        oid = np.array([v.object_id for v in vmas], dtype=np.int64)[vi[idx]]
-        base = np.array([(v.offset >> PAGE_SHIFT) - (v.start >> PAGE_SHIFT) for v in vmas],
-                        dtype=np.int64)[vi[idx]]
-        index = pages[idx] + base
+        lay = task.layout
+        oid = lay.oid[vi[idx]]
+        index = pages[idx] + lay.base[vi[idx]]
         frames = np.zeros(len(idx), dtype=np.int64)
         fresh: list[Int64Array] = []
         for o in np.unique(oid).tolist():
@@ -698,8 +727,8 @@ class Machine:
         ptes[idx] = _present(frames)
         return np.concatenate(fresh) if fresh else np.zeros(0, np.int64)
 
-    def _write_present(self, pages: Int64Array, vi: Int64Array, vshared: Int64Array,
-                       ptes: Int64Array, before_real: Int64Array, faulted: Int64Array,
+    def _write_present(self, pages: Int64Array, vi: Int64Array, vshared: BoolArray,
+                       ptes: Int64Array, before_real: BoolArray, faulted: BoolArray,
                        new_frames: list[Int64Array]) -> None:
         f = self.frames
         zero = np.flatnonzero(ptes == ZERO_PTE)
@@ -739,11 +768,10 @@ class Machine:
     def _frames_needed(self, task: _Task, pages: Int64Array, write: bool) -> tuple[int, Int64Array]:
         """New frames a touch of these pages will take, and the frames it relies on."""
         f = self.frames
-        vmas = task.info.vmas
-        starts, _ = task.pages()
-        vi = np.searchsorted(starts, pages, side="right") - 1
-        vkind = np.array([_KIND_CODE[v.kind] for v in vmas], dtype=np.int8)[vi]
-        vshared = np.array([v.shared for v in vmas], dtype=np.bool_)[vi]
+        lay = task.layout
+        vi = lay.find(pages)
+        vkind = lay.kind[vi]
+        vshared = lay.shared[vi]
         ptes = task.pt.gather(pages)
         need = 0
         keep: list[Int64Array] = []
@@ -776,10 +804,8 @@ class Machine:
             need += int((none & (vkind == _FILE) & ~vshared).sum())
         cache = np.flatnonzero(none & ((vkind == _FILE) | (vkind == _SHMEM)))
         if len(cache):
-            oid = np.array([v.object_id for v in vmas], dtype=np.int64)[vi[cache]]
-            base = np.array([(v.offset >> PAGE_SHIFT) - (v.start >> PAGE_SHIFT) for v in vmas],
-                            dtype=np.int64)[vi[cache]]
-            index = pages[cache] + base
+            oid = lay.oid[vi[cache]]
+            index = pages[cache] + lay.base[vi[cache]]
             for o in np.unique(oid).tolist():
                 entries = self._objects[o].table.gather(np.unique(index[oid == o]))
                 need += int((entries <= 0).sum())
@@ -855,7 +881,7 @@ class Machine:
                                  "scanned": total.scanned,
                                  "reclaimed": {"anon": scanned_anon, "file": scanned_file}})
 
-    def _pick_lru(self, cand: Int64Array, keys: Int64Array, needs_slot: Int64Array,
+    def _pick_lru(self, cand: Int64Array, keys: Int64Array, needs_slot: BoolArray,
                   target: int) -> Int64Array:
         """The oldest ``target`` candidates, skipping swap-backed ones once slots run out."""
         slots_left = self.swap.available
@@ -870,7 +896,8 @@ class Machine:
             ok = ~ns | (np.cumsum(ns) <= slots_left)
             chosen = order[ok][:target]
             if len(chosen) >= target or k >= len(cand):
-                return cand[chosen]
+                victims: Int64Array = cand[chosen]
+                return victims
             k = min(len(cand), 2 * k)
 
     def _evict(self, victims: Int64Array) -> int:
@@ -1203,7 +1230,7 @@ class Machine:
         counts = SmapsCounts.zeros(n)
         if n == 0:
             return counts
-        starts, _ends = task.pages()
+        starts = task.layout.start
         pages, ptes = task.pt.items()
         bounds = np.searchsorted(pages, np.append(starts, np.iinfo(np.int64).max))
         bounds[-1] = len(pages)
@@ -1245,7 +1272,7 @@ class Machine:
         huge = real & (kind == fr.HUGETLB)
         counts.shared_hugetlb = seg((huge & (mc >= 2)) * page)
         counts.private_hugetlb = seg((huge & (mc < 2)) * page)
-        locked = np.array([v.locked for v in vmas], dtype=np.bool_)
+        locked = task.layout.locked
         counts.locked = np.where(locked, counts.pss, 0)
         for i, v in enumerate(vmas):
             if v.kind == "shmem":
@@ -1376,9 +1403,7 @@ class Machine:
         swapcount = np.zeros(len(swap.count), dtype=np.int64)
         for task in self._tasks.values():
             pages, ptes = task.pt.items()
-            starts, ends = task.pages()
-            vi = np.searchsorted(starts, pages, side="right") - 1
-            assert (vi >= 0).all() and (pages < ends[vi]).all(), "a PTE outside every VMA"
+            assert (task.layout.find(pages) >= 0).all(), "a PTE outside every VMA"
             real = ptes >= 2
             np.add.at(mapcount, _frame_of(ptes[real]), 1)
             np.add.at(swapcount, -ptes[ptes < 0] - 1, 1)

@@ -27,6 +27,7 @@ KINDS: tuple[Kind, ...] = ("anon", "shmem", "hugetlb", "file")
 
 Int64Array = npt.NDArray[np.int64]
 UInt64Array = npt.NDArray[np.uint64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
