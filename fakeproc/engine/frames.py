@@ -100,7 +100,7 @@ class Frames:
     def allocate(self, n: int, kind: int, tick: int) -> Int64Array:
         frames = self._alloc.take(n)
         if self._alloc.high > self.capacity:
-            size = min(self.total, max(self._alloc.high, 2 * self.capacity, 1024))
+            size = min(self.total, max(self._alloc.high, self.capacity * 5 // 4, 1024))
             self.kind = _grow(self.kind, size, FREE)
             self.flags = _grow(self.flags, size, 0)
             self.mapcount = _grow(self.mapcount, size, 0)
@@ -153,7 +153,7 @@ class Swap:
     def allocate(self, n: int) -> Int64Array:
         slots = self._alloc.take(n)
         if self._alloc.high > len(self.count):
-            size = min(self.total, max(self._alloc.high, 2 * len(self.count), 1024))
+            size = min(self.total, max(self._alloc.high, len(self.count) * 5 // 4, 1024))
             self.count = _grow(self.count, size, 0)
             self.frame = _grow(self.frame, size, -1)
             self.live = _grow(self.live, size, 0)

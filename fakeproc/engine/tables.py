@@ -43,7 +43,8 @@ class LeafPool:
         if self._free_rows:
             return self._free_rows.pop()
         if self._next_row == len(self.data):
-            grown = np.zeros((max(16, 2 * len(self.data)), LEAF_SIZE), dtype=np.int64)
+            # Grow by a quarter: amortised O(1), and at most 25% slack per page.
+            grown = np.zeros((max(16, len(self.data) * 5 // 4), LEAF_SIZE), dtype=np.int64)
             grown[: len(self.data)] = self.data
             self.data = grown
         row = self._next_row
