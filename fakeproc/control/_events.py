@@ -1,0 +1,96 @@
+"""The event log behind ``sim/events``: a growing file of JSON lines, kept bounded.
+
+Each event is one line, ``{"seq":N,"tick":T,"type":...,<fields>}``, compact
+separators, keys in a fixed order (seq, tick, type, then the fields in the
+order the caller gave them), ASCII only so a line's byte length never
+depends on an encoding. The file grows forever as far as readers can tell
+(``size`` is every byte ever appended, so ``tail -f`` works); memory holds
+only the newest ``capacity`` lines.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from typing import Any, TextIO
+
+_RESERVED = frozenset({"seq", "tick", "type"})
+
+
+def _plain(value: object) -> object:
+    """json's fallback: numpy scalars (anything with ``.item()``) become Python numbers."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class EventLog:
+    """Bounded, append-only JSON-lines log with absolute byte offsets.
+
+    Reading at an offset whose line has already been dropped returns the
+    bytes of the oldest line still kept onward: a reader that falls more
+    than ``capacity`` events behind skips the lost ones and resumes on a
+    line boundary, never in the middle of a line. ``seq`` shows the gap.
+    """
+
+    def __init__(self, capacity: int = 10_000, sink: TextIO | None = None) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.sink = sink
+        self.size = 0  # bytes ever appended: the file's true size
+        self.seq = 0  # the seq of the last event, 0 before the first
+        # Kept lines and their absolute start offsets, from index _first on.
+        # Dropping lines only advances _first; the lists are compacted once
+        # the dead prefix is as long as the live part, so appends stay O(1)
+        # amortised and bisect works on plain lists.
+        self._lines: list[bytes] = []
+        self._starts: list[int] = []
+        self._first = 0
+
+    def append(self, type: str, tick: int, **fields: Any) -> None:
+        """Add one event; ``fields`` must be JSON-serialisable and not seq/tick/type."""
+        clash = _RESERVED & fields.keys()
+        if clash:
+            raise ValueError(f"reserved event keys: {sorted(clash)}")
+        record = {"seq": self.seq + 1, "tick": tick, "type": type, **fields}
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=_plain) + "\n"
+        line = text.encode("ascii")
+        self.seq += 1
+        self._lines.append(line)
+        self._starts.append(self.size)
+        self.size += len(line)
+        if len(self._lines) - self._first > self.capacity:
+            self._first += 1
+            if self._first >= len(self._lines) - self._first:
+                del self._lines[: self._first]
+                del self._starts[: self._first]
+                self._first = 0
+        if self.sink is not None:
+            self.sink.write(text)
+            self.sink.flush()  # a `tail -f` on the real file sees each event at once
+
+    @property
+    def kept_from(self) -> int:
+        """The absolute offset of the oldest line still held (== size when none)."""
+        return self._starts[self._first] if self._first < len(self._starts) else self.size
+
+    def __len__(self) -> int:
+        """How many events are held now (at most ``capacity``)."""
+        return len(self._lines) - self._first
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from absolute ``offset``; b"" at or past the end."""
+        if offset < 0 or size < 0:
+            raise ValueError("offset and size must not be negative")
+        if size == 0 or offset >= self.size:
+            return b""
+        offset = max(offset, self.kept_from)
+        index = bisect.bisect_right(self._starts, offset, lo=self._first) - 1
+        skip = offset - self._starts[index]
+        out = bytearray()
+        while index < len(self._lines) and len(out) < size + skip:
+            out += self._lines[index]
+            index += 1
+        return bytes(out[skip : skip + size])
