@@ -31,6 +31,10 @@ class Line:
     def format(self, value: int) -> str:
         return f"{self.head}{value:>{self.width}}{self.unit}\n"
 
+    def template(self) -> str:
+        """The line as a %-format with one %d: lets a whole block format in one call."""
+        return f"{self.head}%{self.width}d{self.unit}\n".replace("%", "%%", self.head.count("%"))
+
 
 def padded(label: str, *, to: int = 16, width: int = 8, unit: str = " kB") -> Line:
     """``Label:`` padded with spaces to ``to`` columns (smaps, meminfo)."""

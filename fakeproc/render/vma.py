@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fakeproc.engine.types import Vma
+import functools
+
+from fakeproc.engine.types import Kind, Vma
 from fakeproc.render import fields
 
 
@@ -76,6 +78,14 @@ def vm_flags(vma: Vma) -> tuple[str, ...]:
 
 def render_vm_flags(vma: Vma) -> str:
     """The VmFlags line: every mnemonic is followed by a space, the last one too."""
+    # The flags depend on these four only; there are few combinations, so
+    # a 10,000-VMA smaps computes a handful of lines, not 10,000.
+    return _vm_flags_line(vma.perms, vma.kind, vma.locked, vma.name == "[stack]")
+
+
+@functools.lru_cache(maxsize=256)
+def _vm_flags_line(perms: str, kind: Kind, locked: bool, stack: bool) -> str:
+    vma = Vma(0, 0, perms, 0, kind, name="[stack]" if stack else None, locked=locked)
     return fields.VMFLAGS_HEAD + " " + "".join(f"{flag} " for flag in vm_flags(vma)) + "\n"
 
 
