@@ -1,0 +1,7 @@
+"""``python -m fakeproc ...`` is ``fakeproc ...``."""
+
+import sys
+
+from fakeproc.cli import main
+
+sys.exit(main())

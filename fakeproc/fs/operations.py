@@ -1,0 +1,385 @@
+"""The pyfuse3 adapter: each handler decodes a request, calls one function, encodes.
+
+Every handler goes through :func:`_handler`: a FUSEError passes through, a
+FakeprocError becomes its errno (via :func:`fakeproc.errors.errno_of`, the one
+mapping), and anything else is logged with its traceback and answered with
+EIO, so one bug costs one request, not the mount.
+
+pyfuse3 runs the handlers as trio tasks on one thread and none of them
+awaits, so each runs to completion without interleaving: no locks needed.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import pyfuse3
+
+from fakeproc import render
+from fakeproc.engine.types import TICKS_PER_SECOND, Process
+from fakeproc.errors import (
+    FakeprocError,
+    InvalidArgument,
+    NoSuchProcess,
+    PermissionDenied,
+    errno_of,
+)
+from fakeproc.fs import tree
+from fakeproc.fs.handles import LineBuffer, Snapshot, check_pagemap_window
+
+if TYPE_CHECKING:
+    from fakeproc.control import Controller, EventLog
+    from fakeproc.engine import Machine
+
+log = logging.getLogger("fakeproc.fs")
+
+# Files that change under the reader get no caching in the kernel: pid entries
+# are looked up afresh every time (an exited pid vanishes at once), the rest
+# for at most a second.
+PID_TIMEOUT_S = 0.0
+TOP_TIMEOUT_S = 1.0
+
+PidRenderer = Callable[["Machine", int], bytes]
+GlobalRenderer = Callable[["Machine"], bytes]
+
+# Per-pid files rendered whole; the fault-injection test replaces one entry.
+PID_RENDERERS: dict[str, PidRenderer] = {
+    "smaps": render.render_smaps,
+    "smaps_rollup": render.render_smaps_rollup,
+    "maps": render.render_maps,
+    "status": render.render_status,
+    "statm": render.render_statm,
+    "stat": render.render_stat,
+    "cmdline": render.render_cmdline,
+    "comm": render.render_comm,
+    "oom_score_adj": render.render_oom_score_adj,
+    "oom_score": render.render_oom_score,
+}
+GLOBAL_RENDERERS: dict[str, GlobalRenderer] = {
+    "meminfo": render.render_meminfo,
+    "vmstat": render.render_vmstat,
+    "swaps": render.render_swaps,
+    "stat": render.render_global_stat,
+    "uptime": render.render_uptime,
+    "loadavg": render.render_loadavg,
+}
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _summary(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _handler(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Log the request (for --verbose), translate errors, never let one escape."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("request %s %s", fn.__name__,
+                      " ".join(_summary(a) for a in args[1:] if not _is_ctx(a)))
+        try:
+            return await fn(*args, **kwargs)
+        except pyfuse3.FUSEError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, FakeprocError):
+                log.exception("unexpected error in %s; answering EIO", fn.__name__)
+            raise pyfuse3.FUSEError(errno_of(exc)) from None
+
+    return wrapper
+
+
+def _is_ctx(value: object) -> bool:
+    return isinstance(value, pyfuse3.RequestContext | pyfuse3.SetattrFields | pyfuse3.ReaddirToken)
+
+
+@dataclass
+class Handle:
+    """One open file: what it is, for which process, and its read/write state."""
+
+    node: tree.Node
+    process: Process | None  # the process as it was at open (pid files only)
+    privileged: bool  # the opener was uid 0: pagemap shows PFNs
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    lines: LineBuffer = field(default_factory=LineBuffer)
+    lines_run: int = 0  # control lines this handle has handed over so far
+
+
+class ProcOperations(pyfuse3.Operations):
+    """The procfs tree over one Machine, its Controller and its EventLog."""
+
+    supports_dot_lookup = False
+    enable_writeback_cache = False  # errors of cached writes would be lost
+    enable_acl = False
+
+    def __init__(self, machine: Machine, controller: Controller, events: EventLog, *,
+                 owner_uid: int, owner_gid: int) -> None:
+        super().__init__()
+        self.machine = machine
+        self.controller = controller
+        self.events = events
+        self.owner_uid = owner_uid
+        self.owner_gid = owner_gid
+        self.mount_ns = time.time_ns()
+        self._handles: dict[int, Handle] = {}
+        self._next_fh = 1
+        self._events_size = 0
+        self._events_mtime_ns = self.mount_ns
+
+    # -- helpers --------------------------------------------------------------
+
+    def _node(self, inode: int) -> tree.Node:
+        node = tree.node_of(inode)
+        if node is None or (node.pid is not None and not self._alive(node.pid)):
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return node
+
+    def _alive(self, pid: int) -> bool:
+        try:
+            self.machine.process(pid)
+        except NoSuchProcess:
+            return False
+        return True
+
+    def _process(self, handle: Handle) -> Process:
+        """The live process behind a handle; ESRCH once it exited (even if its pid is reused)."""
+        assert handle.node.pid is not None
+        current = self.machine.process(handle.node.pid)
+        if handle.process is not None and not _same_process(current, handle.process):
+            raise NoSuchProcess(f"process {handle.node.pid} exited")
+        return current
+
+    def _attributes(self, node: tree.Node) -> pyfuse3.EntryAttributes:
+        entry = node.entry
+        attrs = pyfuse3.EntryAttributes()
+        attrs.st_ino = node.inode
+        attrs.st_mode = entry.st_mode
+        attrs.st_nlink = 2 if entry.is_dir else 1
+        attrs.st_size = 0  # procfs files report 0; events reports its true size below
+        attrs.st_blksize = 4096
+        attrs.st_blocks = 0
+        time_ns = self.mount_ns
+        timeout = TOP_TIMEOUT_S
+        if node.pid is not None:
+            process = self.machine.process(node.pid)
+            attrs.st_uid, attrs.st_gid = process.uid, process.gid
+            start_s = self.machine.config.btime + process.start_tick / TICKS_PER_SECOND
+            time_ns = int(start_s * 1_000_000_000)
+            timeout = PID_TIMEOUT_S
+        elif node.in_sim:
+            attrs.st_uid, attrs.st_gid = self.owner_uid, self.owner_gid
+        else:
+            attrs.st_uid = attrs.st_gid = 0
+        if entry.source == "events":
+            # tail -f polls st_size and st_mtime: both must be true.
+            size = self.events.size
+            if size != self._events_size:
+                self._events_size = size
+                self._events_mtime_ns = time.time_ns()
+            attrs.st_size = size
+            attrs.st_blocks = (size + 511) // 512
+            time_ns = self._events_mtime_ns
+            timeout = PID_TIMEOUT_S
+        attrs.st_atime_ns = attrs.st_mtime_ns = attrs.st_ctime_ns = time_ns
+        attrs.entry_timeout = timeout
+        attrs.attr_timeout = timeout
+        return attrs
+
+    def _run_ctl(self, handle: Handle, text: bytes) -> None:
+        # Number lines across the writes of one handle, so sim/error's
+        # "line N" counts from the first line written through this fd.
+        first_line = handle.lines_run + 1
+        handle.lines_run += text.count(b"\n")
+        self.controller.run_text(text.decode("utf-8", "replace"), first_line=first_line)
+
+    # -- directory requests ---------------------------------------------------
+
+    @_handler
+    async def lookup(self, parent_inode: int, name: bytes,
+                     ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        found = tree.child_inode(parent_inode, name.decode("utf-8", "replace"))
+        if found is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return self._attributes(self._node(found[0]))
+
+    @_handler
+    async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        return self._attributes(self._node(inode))
+
+    @_handler
+    async def setattr(self, inode: int, attr: pyfuse3.EntryAttributes,
+                      fields: pyfuse3.SetattrFields, fh: int | None,
+                      ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        # O_TRUNC and `truncate -s0` arrive here: accepted and ignored, as procfs
+        # does. Changing owner or mode is refused, as proc_setattr does.
+        if fields.update_mode or fields.update_uid or fields.update_gid:
+            raise pyfuse3.FUSEError(errno.EPERM)
+        return self._attributes(self._node(inode))
+
+    @_handler
+    async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+        node = self._node(inode)
+        if not node.entry.is_dir:
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        return inode
+
+    @_handler
+    async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
+        node = self._node(fh)
+        pids = self.machine.pids() if fh == tree.ROOT_INODE else []
+        for key, name, inode in tree.list_dir(node.inode, pids):
+            if key <= start_id:
+                continue
+            child = tree.node_of(inode)
+            assert child is not None
+            if not pyfuse3.readdir_reply(token, name.encode(), self._attributes(child), key):
+                return
+
+    @_handler
+    async def releasedir(self, fh: int) -> None:
+        return None
+
+    @_handler
+    async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
+        return None  # inode numbers are computed, so there is nothing to free
+
+    @_handler
+    async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
+        data = pyfuse3.StatvfsData()
+        data.f_bsize = data.f_frsize = 4096
+        data.f_namemax = 255
+        return data
+
+    # -- file requests --------------------------------------------------------
+
+    @_handler
+    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+        node = self._node(inode)
+        if node.entry.is_dir:
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        process = self.machine.process(node.pid) if node.pid is not None else None
+        if node.entry.ptrace and process is not None and ctx.uid not in (0, process.uid):
+            # Mode bits cannot express the kernel's ptrace check; do it here.
+            raise PermissionDenied(f"uid {ctx.uid} may not open {node.entry.name} of {node.pid}")
+        fh = self._next_fh
+        self._next_fh += 1
+        self._handles[fh] = Handle(node, process, privileged=ctx.uid == 0)
+        return pyfuse3.FileInfo(fh=fh, direct_io=True, keep_cache=False)
+
+    @_handler
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        handle = self._handles[fh]
+        entry, pid = handle.node.entry, handle.node.pid
+        source = entry.source
+        if not entry.readable:
+            raise InvalidArgument(f"{entry.name} is write-only")
+        if source == "events":
+            return self.events.read(off, size)
+        if source == "pagemap":
+            check_pagemap_window(off, size)
+            assert pid is not None
+            self._process(handle)
+            return render.render_pagemap(self.machine, pid, off, size,
+                                         privileged=handle.privileged)
+        return handle.snapshot.read(off, size, lambda: self._render(handle))
+
+    def _render(self, handle: Handle) -> bytes:
+        entry, pid = handle.node.entry, handle.node.pid
+        if pid is not None:
+            self._process(handle)
+            return PID_RENDERERS[entry.name](self.machine, pid)
+        if entry.source == "clock":
+            return f"{self.machine.tick}\n".encode()
+        if entry.source == "error":
+            return _error_text(self.controller.last_error)
+        return GLOBAL_RENDERERS[entry.name](self.machine)
+
+    @_handler
+    async def write(self, fh: int, off: int, buf: bytes) -> int:
+        # The offset is ignored: `echo x >> file` must act like `echo x > file`.
+        handle = self._handles[fh]
+        source, pid = handle.node.entry.source, handle.node.pid
+        if source == "ctl":
+            lines = handle.lines.feed(buf)
+            if lines:
+                try:
+                    self._run_ctl(handle, lines)
+                except FakeprocError:
+                    handle.lines.discard()  # the rest of a rejected write goes with it
+                    raise
+            return len(buf)
+        if pid is None or not handle.node.entry.writable:
+            raise InvalidArgument(f"{handle.node.entry.name} is not writable")
+        self._process(handle)
+        if source == "reclaim":
+            return self.controller.write_reclaim(pid, buf)
+        if source == "clear_refs":
+            return self.controller.write_clear_refs(pid, buf)
+        if source == "oom_score_adj":
+            return self.controller.write_oom_score_adj(pid, buf)
+        # comm: only a thread of the process itself may rename it; through the
+        # mount every writer is another process, so the kernel answer is EINVAL.
+        raise InvalidArgument("comm can only be changed by the process itself")
+
+    @_handler
+    async def flush(self, fh: int) -> None:
+        # close(2) of a sim/ctl fd runs an unfinished last line; its error is
+        # what close returns (shells ignore it; sim/error still records it).
+        handle = self._handles.get(fh)
+        if handle is not None and handle.node.entry.source == "ctl":
+            rest = handle.lines.take_rest()
+            if rest:
+                self._run_ctl(handle, rest + b"\n")
+
+    @_handler
+    async def release(self, fh: int) -> None:
+        handle = self._handles.pop(fh, None)
+        if handle is not None and handle.node.entry.source == "ctl":
+            rest = handle.lines.take_rest()
+            if rest:
+                try:
+                    self._run_ctl(handle, rest + b"\n")
+                except FakeprocError as exc:
+                    # Nobody waits for release's answer; sim/error has the words.
+                    log.info("control line at release failed: %s", exc)
+
+    @_handler
+    async def fsync(self, fh: int, datasync: bool) -> None:
+        return None
+
+
+def _same_process(current: Process, opened: Process) -> bool:
+    """Is the live process behind a pid the one a handle was opened on?
+
+    The engine hands out its live Process objects, and a respawned pid gets
+    a new one: identity tells a reused pid from the process a handle saw.
+    """
+    return current is opened
+
+
+def _error_text(value: Any) -> bytes:
+    if not value:
+        return b""
+    text = value if isinstance(value, bytes) else str(value).encode()
+    return text if text.endswith(b"\n") else text + b"\n"
+
+
+def mount_options(*, allow_other: bool) -> set[str]:
+    """The FUSE mount options (see module docs of fakeproc.fs.daemon)."""
+    options = {"fsname=fakeproc", "subtype=fakeproc", "default_permissions", "auto_unmount"}
+    if allow_other:
+        options.add("allow_other")
+    return options
+
+
+__all__ = ["GLOBAL_RENDERERS", "PID_RENDERERS", "ProcOperations", "mount_options"]

@@ -1,0 +1,133 @@
+"""The FUSE layer's pure parts, without /dev/fuse: tree shape, read snapshots, line buffer."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from fakeproc.errors import InvalidArgument
+from fakeproc.fs import registry, tree
+from fakeproc.fs.handles import LineBuffer, Snapshot, check_pagemap_window
+
+
+@pytest.mark.parametrize(("name", "pid"), [
+    ("1", 1), ("100", 100), ("4194304", 4194304),
+    ("0", None), ("01", None), ("4194305", None), ("+1", None), ("1a", None),
+    ("", None), ("١", None),  # a non-ASCII digit is no pid
+])
+def test_pid_names_are_canonical_decimal(name: str, pid: int | None) -> None:
+    assert tree.parse_pid_name(name) == pid
+
+
+@given(st.integers(1, tree.MAX_PID))
+@example(tree.MAX_PID)  # the largest pid still fits the inode scheme
+def test_every_pid_file_inode_decodes_back(pid: int) -> None:
+    found = tree.child_inode(tree.ROOT_INODE, str(pid))
+    assert found is not None
+    dir_inode, _ = found
+    for entry in tree.PID_FILES:
+        child = tree.child_inode(dir_inode, entry.name)
+        assert child is not None
+        node = tree.node_of(child[0])
+        assert node is not None
+        assert (node.pid, node.entry) == (pid, entry)
+        assert node.parent == dir_inode
+
+
+def test_top_level_and_pid_inodes_never_collide() -> None:
+    top = set(tree.TOP_FILES) | set(tree.SIM_FILES) | {tree.ROOT_INODE}
+    assert max(top) < tree.pid_inode(1)
+    assert len(tree.PID_FILES) < 1 << tree.PID_SHIFT
+
+
+def test_listing_keys_increase_so_a_resumed_listing_skips_nothing() -> None:
+    before = tree.list_dir(tree.ROOT_INODE, [1, 5, 9])
+    keys = [key for key, _, _ in before]
+    assert keys == sorted(set(keys))
+    # pid 5 exits and 7 appears between two readdir calls that resume after pid 1
+    resume_after = next(key for key, name, _ in before if name == "1")
+    after = [name for key, name, _ in tree.list_dir(tree.ROOT_INODE, [1, 7, 9])
+             if key > resume_after]
+    assert after == ["7", "9"]
+
+
+@pytest.mark.parametrize(("name", "mode", "readable", "writable"), [
+    ("reclaim", 0o200, False, True), ("clear_refs", 0o200, False, True),
+    ("pagemap", 0o400, True, False), ("comm", 0o644, True, True),
+    ("oom_score_adj", 0o644, True, True), ("smaps", 0o444, True, False),
+])
+def test_pid_file_modes(name: str, mode: int, readable: bool, writable: bool) -> None:
+    entry = next(e for e in tree.PID_FILES if e.name == name)
+    assert (entry.mode, entry.readable, entry.writable) == (mode, readable, writable)
+
+
+def test_ptrace_check_covers_exactly_the_kernel_files() -> None:
+    assert {e.name for e in tree.PID_FILES if e.ptrace} == {"smaps", "smaps_rollup", "maps",
+                                                            "pagemap"}
+
+
+def test_snapshot_renders_at_zero_and_after_a_jump_only() -> None:
+    renders: list[bytes] = []
+
+    def render() -> bytes:
+        renders.append(b"v%d......" % len(renders))
+        return renders[-1]
+
+    snap = Snapshot()
+    assert snap.read(0, 4, render) == b"v0.."
+    assert snap.read(4, 100, render) == b"...."  # sequential: the same snapshot
+    assert snap.read(8, 100, render) == b""  # at the end: 0 bytes, no error
+    assert len(renders) == 1
+    assert snap.read(0, 2, render) == b"v1"  # back to 0: fresh
+    assert snap.read(5, 2, render) == b".."  # a jump: fresh again
+    assert len(renders) == 3
+    assert snap.read(500, 8, render) == b""  # far past the end
+
+
+@pytest.mark.parametrize(("offset", "size", "ok"), [
+    (0, 8, True), (0x2AAAAAAB00, 4096, True), (4, 8, False), (8, 12, False), (0, 0, True),
+])
+def test_pagemap_windows_are_whole_entries(offset: int, size: int, ok: bool) -> None:
+    if ok:
+        check_pagemap_window(offset, size)
+    else:
+        with pytest.raises(InvalidArgument):
+            check_pagemap_window(offset, size)
+
+
+@given(st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\r", b"\n")), max_size=8))
+@example([b"spawn 1 a", b"pp\nfork 1", b" 2\n"])  # a line cut across three writes
+@example([b"\n\n"])  # empty lines go through whole; the parser decides about them
+def test_line_buffer_hands_over_every_byte_once_in_whole_lines(chunks: list[bytes]) -> None:
+    buf = LineBuffer()
+    handed = [buf.feed(chunk) for chunk in chunks]
+    rest = buf.take_rest()
+    assert b"".join(handed) + rest == b"".join(chunks)
+    assert all(h == b"" or h.endswith(b"\n") for h in handed)
+    assert b"\n" not in rest
+
+
+MOUNTINFO = (
+    "22 1 0:21 / /proc rw,nosuid - proc proc rw\n"
+    "42 27 0:39 / /tmp/with\\040space rw - fuse.fakeproc fakeproc rw,user_id=0\n"
+    "43 27 0:40 / /tmp/m rw - tmpfs tmpfs rw\n"
+    "44 43 0:41 / /tmp/m rw - fuse.fakeproc fakeproc rw\n"
+)
+
+
+@pytest.mark.parametrize(("path", "fstype"), [
+    ("/tmp/with space", "fuse.fakeproc"),  # mountinfo escapes the space as \040
+    ("/tmp/m", "fuse.fakeproc"),  # the topmost of two stacked mounts wins
+    ("/proc", "proc"), ("/tmp", None),
+])
+def test_mount_type_reads_mountinfo(path: str, fstype: str | None) -> None:
+    assert registry.mount_type(path, MOUNTINFO) == fstype
+
+
+def test_a_stale_pid_file_never_names_a_live_stranger() -> None:
+    # pid 1 is alive, but not started at tick 0 as a fakeproc daemon.
+    assert registry.start_time_ticks(1) is not None
+    stale = registry.DaemonRecord(pid=1, start_ticks=-1, mountpoint="/x")
+    assert not stale.is_running()
+    assert not registry.DaemonRecord(pid=2**22 + 1, start_ticks=0, mountpoint="/x").is_running()
