@@ -132,6 +132,7 @@ class ProcOperations(pyfuse3.Operations):
         self.owner_gid = owner_gid
         self.mount_ns = time.time_ns()
         self._handles: dict[int, Handle] = {}
+        self._smaps = render.SmapsRenderer()  # re-formats only VMAs that changed
         self._next_fh = 1
         self._events_size = 0
         self._events_mtime_ns = self.mount_ns
@@ -297,7 +298,10 @@ class ProcOperations(pyfuse3.Operations):
         entry, pid = handle.node.entry, handle.node.pid
         if pid is not None:
             self._process(handle)
-            return PID_RENDERERS[entry.name](self.machine, pid)
+            renderer = PID_RENDERERS[entry.name]
+            if renderer is render.render_smaps:
+                return self._smaps.render(self.machine, pid)
+            return renderer(self.machine, pid)
         if entry.source == "clock":
             return f"{self.machine.tick}\n".encode()
         if entry.source == "error":

@@ -150,6 +150,11 @@ class SmapsRenderer:
                 parts.append(block)
         text = "".join(parts).encode("utf-8", "surrogateescape")
         self._by_pid[pid] = _PidCache(m.version, text, blocks)
+        if len(self._by_pid) > 2 * len(m.pids()) + 16:
+            # Keep the cache to live processes without asking callers to say
+            # when one exits.
+            for gone in set(self._by_pid).difference(m.pids()):
+                del self._by_pid[gone]
         return text
 
     def forget(self, pid: int) -> None:
