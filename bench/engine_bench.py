@@ -1,0 +1,232 @@
+"""Engine figures: reclaim against the kernel's PAGEOUT, and the big machine
+(touches, LRU victim choice, per-VMA figures) against the pure-Python engine."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from bench import kernel
+from bench.context import Context
+from bench.harness import Curve, Figure, Report, measure, measure_simple
+from bench.pyref import PyMachine
+from bench.world import BASE_ADDR, build_vmas, new_machine, resident_anon
+from fakeproc.engine import PAGE_SIZE, Machine
+from fakeproc.engine import frames as fr
+
+RECLAIM_PID = 100
+BIG_FIRST_PID = 1000
+MANY_VMAS_PID = 99
+
+
+def kernel_pageout(ctx: Context) -> kernel.PageoutResult:
+    """The kernel's MADV_PAGEOUT of a resident clean file range (measured once a run)."""
+    cached = ctx.shared.get("pageout")
+    if isinstance(cached, kernel.PageoutResult):
+        return cached
+    if isinstance(cached, kernel.Unavailable):
+        raise cached
+    try:
+        result = kernel.time_kernel_pageout(ctx.sizes.reclaim_bytes, ctx.sizes.heavy_repeats,
+                                            ctx.workdir)
+    except (kernel.Unavailable, OSError) as exc:
+        ctx.shared["pageout"] = kernel.Unavailable(str(exc))
+        raise kernel.Unavailable(str(exc)) from exc
+    ctx.shared["pageout"] = result
+    return result
+
+
+def bench_reclaim(ctx: Context, report: Report) -> None:
+    size = ctx.sizes.reclaim_bytes
+    fig = report.add(Figure(
+        f"engine reclaim_range {size >> 20} MiB anon", "engine",
+        "kernel process_madvise PAGEOUT (clean file)", "<= 0.05", 0.05,
+        note="engine: m.reclaim_range over a fully resident, dirty anon range (swap has room);"
+             " kernel: the same size of clean page cache, resident before each repeat"))
+    try:
+        base = kernel_pageout(ctx)
+    except kernel.Unavailable as exc:
+        fig.na = f"kernel baseline: {exc}"
+        return
+    fig.baseline = base.stats
+    fig.extra = {"kernel_method": base.method, "kernel_resident_before": base.resident_before,
+                 "kernel_resident_after": base.resident_after}
+
+    def setup() -> Machine:
+        return resident_anon(size, pid=RECLAIM_PID)
+
+    def run(m: Machine) -> None:
+        done = m.reclaim_range(RECLAIM_PID, BASE_ADDR, BASE_ADDR + size)
+        assert done.reclaimed["anon"] == size // PAGE_SIZE, done
+    fig.fakeproc = measure(run, setup, ctx.sizes.heavy_repeats)
+
+
+# -- the big machine ----------------------------------------------------------
+
+def build_big(frames: int, processes: int) -> Machine:
+    """``frames`` resident anon frames spread over ``processes`` processes of a 64 GiB machine."""
+    m = new_machine(ram_bytes=64 << 30, swap_bytes=16 << 30)
+    per = frames // processes
+    for i in range(processes):
+        pid = BIG_FIRST_PID + i
+        m.spawn(pid, f"worker{i}")
+        m.mmap(pid, BASE_ADDR, per * PAGE_SIZE, "anon")
+        m.touch(pid, BASE_ADDR, per * PAGE_SIZE, write=True)
+        m.advance(1)  # distinct ages, so the LRU order has something to order
+    return m
+
+
+def build_pyref(frames: int, processes: int) -> PyMachine:
+    py = PyMachine(ram_pages=frames * 2, swap_slots=frames * 2)
+    per = frames // processes
+    first = BASE_ADDR // PAGE_SIZE
+    for i in range(processes):
+        pid = BIG_FIRST_PID + i
+        py.spawn(pid)
+        py.mmap(pid, first, per)
+        py.touch_many(pid, list(range(first, first + per)), write=True)
+        py.tick += 1
+    return py
+
+
+def random_touches(rng: np.random.Generator, processes: int, per: int,
+                   count: int) -> list[tuple[int, np.ndarray]]:
+    """``count`` random (process, page) accesses, grouped into one batch per process."""
+    owner = rng.integers(0, processes, count)
+    page = rng.integers(0, per, count) + BASE_ADDR // PAGE_SIZE
+    order = np.argsort(owner, kind="stable")
+    owner, page = owner[order], page[order]
+    cuts = np.searchsorted(owner, np.arange(processes + 1))
+    return [(BIG_FIRST_PID + i, page[cuts[i]:cuts[i + 1]]) for i in range(processes)]
+
+
+def choose_victims(m: Machine, target: int) -> np.ndarray:
+    """The victim choice of the engine's global reclaim (Machine._shrink's first pass):
+    the evictable mask, the (age, frame) keys, then Machine._pick_lru. Eviction not included."""
+    f = m.frames
+    kind = f.kind
+    evictable = ((kind == fr.ANON) | (kind == fr.FILE) | (kind == fr.SHMEM)) & (
+        (f.flags & fr.MLOCKED) == 0)
+    needs_slot = ((kind == fr.ANON) & (f.slot < 0)) | (kind == fr.SHMEM)
+    cand = np.flatnonzero(evictable)
+    keys = (f.last_access[cand].astype(np.int64) << 32) | cand
+    return m._pick_lru(cand, keys, needs_slot[cand], target)
+
+
+def bench_big(ctx: Context, report: Report) -> None:
+    s = ctx.sizes
+    m = build_big(s.big_frames, s.big_processes)
+    py = build_pyref(s.pyref_frames, s.big_processes)
+    rng = np.random.default_rng(1)
+    note_scale = ("" if s.big_frames == s.pyref_frames else
+                  f"pure Python scaled down to {s.pyref_frames:,} frames; compared per unit")
+
+    # 1. Random touches, batched per process.
+    fp_per = s.big_frames // s.big_processes
+    py_per = s.pyref_frames // s.big_processes
+    fig = report.add(Figure(
+        f"{s.touches:,} random touches ({s.big_frames:,} frames)", "engine big machine",
+        "pure-Python engine", "<= 0.05", 0.05, fakeproc_units=s.touches,
+        baseline_units=s.pyref_touches, unit_name="touch",
+        note="m.touch_pages once per process with its share of the accesses (reads of "
+             "resident pages: young bit, referenced/active, age). " + note_scale))
+
+    def fp_touch(batches: list[tuple[int, np.ndarray]]) -> None:
+        for pid, pages in batches:
+            m.touch_pages(pid, pages)
+
+    def py_touch(batches: list[tuple[int, list[int]]]) -> None:
+        for pid, pages in batches:
+            py.touch_many(pid, pages)
+
+    fig.fakeproc = measure(fp_touch, lambda: random_touches(rng, s.big_processes, fp_per,
+                                                            s.touches), s.repeats)
+    fig.baseline = measure(py_touch, lambda: [
+        (pid, pages.tolist()) for pid, pages in
+        random_touches(rng, s.big_processes, py_per, s.pyref_touches)], s.repeats)
+
+    # 2. Choosing the global-reclaim victims.
+    fig = report.add(Figure(
+        f"choose {s.victims:,} LRU victims of {s.big_frames:,}", "engine big machine",
+        "pure-Python engine (heapq.nsmallest)", "<= 0.05", 0.05,
+        fakeproc_units=s.big_frames, baseline_units=s.pyref_frames, unit_name="candidate frame",
+        note="timed: the evictable mask, (age, frame) keys and Machine._pick_lru, i.e. "
+             "global reclaim's choice without the eviction itself. " + note_scale))
+    chosen = choose_victims(m, s.victims)
+    assert len(chosen) == s.victims
+    fig.fakeproc = measure_simple(lambda: choose_victims(m, s.victims), s.repeats)
+    fig.baseline = measure_simple(lambda: py.pick_lru(s.victims), max(2, s.repeats // 2),
+                                  warmup=0)
+
+    # 3. Per-VMA figures of a process with many VMAs (both sides at the same size).
+    n = s.smaps_vmas
+    m.spawn(MANY_VMAS_PID, "many")
+    build_vmas(m, MANY_VMAS_PID, n)
+    py.spawn(MANY_VMAS_PID)
+    first = BASE_ADDR // PAGE_SIZE
+    for i in range(n):
+        py.mmap(MANY_VMAS_PID, first + 2 * i, 2, "rw-p" if i % 2 == 0 else "r--p")
+        if i % 2 == 0:
+            py.touch(MANY_VMAS_PID, first + 2 * i, write=True)
+    fig = report.add(Figure(
+        f"smaps figures of a {n:,}-VMA process", "engine big machine", "pure-Python engine",
+        "<= 0.05", 0.05, note="m.smaps(pid) (SmapsCounts, numpy) vs a loop over every page of "
+                              "every VMA; same process on both sides"))
+    fig.fakeproc = measure_simple(lambda: m.smaps(MANY_VMAS_PID), s.repeats)
+    fig.baseline = measure_simple(lambda: py.smaps(MANY_VMAS_PID), s.repeats)
+
+
+# -- scaling curves -----------------------------------------------------------
+
+def bench_curves(ctx: Context, report: Report) -> None:
+    s = ctx.sizes
+    points = s.curve_points
+    curve = Curve("engine m.smaps(pid)", "VMAs")
+    for n in points["vmas"]:
+        m = new_machine()
+        m.spawn(MANY_VMAS_PID, "many")
+        build_vmas(m, MANY_VMAS_PID, n)
+        curve.add(n, measure_simple(partial(m.smaps, MANY_VMAS_PID), s.repeats))
+    report.curves.append(curve)
+
+    curve = Curve("engine reclaim_range", "resident pages")
+    for pages in points["resident_pages"]:
+        size = pages * PAGE_SIZE
+
+        def run(m: Machine, size: int = size) -> None:
+            m.reclaim_range(RECLAIM_PID, BASE_ADDR, BASE_ADDR + size)
+        curve.add(pages, measure(run, partial(resident_anon, size, pid=RECLAIM_PID),
+                                 s.heavy_repeats))
+    report.curves.append(curve)
+
+    curve = Curve("engine touch_pages, same total touches", "processes",
+                  note="the same number of touches (and resident pages) split over more "
+                       "processes; (x) is per process here, so 1.0 = each process's batch "
+                       "costs the same however small it is (a fixed per-call cost)")
+    total = max(points["processes"]) * 64
+    for procs in points["processes"]:
+        m = build_big(total * 4, procs)
+        rng = np.random.default_rng(2)
+        batches = random_touches(rng, procs, total * 4 // procs, total)
+
+        def touch_all(m: Machine = m, batches: list[tuple[int, np.ndarray]] = batches) -> None:
+            for pid, pages in batches:
+                m.touch_pages(pid, pages)
+        curve.add(procs, measure_simple(touch_all, s.repeats))
+    report.curves.append(curve)
+
+    curve = Curve("engine m.mmap of one more VMA", "existing VMAs",
+                  note="cost of one mmap call next to N VMAs (per-unit growth 1.0 = linear "
+                       "in N, i.e. building N VMAs is quadratic)")
+    for existing in points["mmap_existing"]:
+        m = new_machine()
+        m.spawn(MANY_VMAS_PID, "many")
+        build_vmas(m, MANY_VMAS_PID, existing, touch=False)
+        top = BASE_ADDR + 4 * existing * PAGE_SIZE
+
+        def one_more(m: Machine = m, top: int = top) -> None:
+            m.mmap(MANY_VMAS_PID, top, PAGE_SIZE, "anon", perms="r--p")
+            m.munmap(MANY_VMAS_PID, top, PAGE_SIZE)
+        curve.add(existing, measure_simple(one_more, s.repeats))
+    report.curves.append(curve)

@@ -1,0 +1,268 @@
+"""Figures through a real mount: fakeproc's FUSE file system end to end, against
+a minimal libfuse3 C file system (``c/minifs.c``) and the kernel's /proc.
+
+Everything that touches a mount point is guarded: a mount that does not
+answer could block any process that looks at it, so the first look is made
+by a child process with a time limit, and the daemon is killed (by its pid)
+and lazily unmounted if it fails to answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import kernel
+from bench.context import Context
+from bench.engine_bench import kernel_pageout
+from bench.harness import Figure, Report, measure
+
+MOUNT_TIMEOUT_S = 20.0
+PROBE_TIMEOUT_S = 5.0
+RECLAIM_PID = 200
+STATUS_PID = 201
+VMAS_PID = 202
+BASE = 0x3F80_0000_0000
+
+
+class MountFailed(Exception):
+    """The file system did not mount or does not answer (the message says how)."""
+
+
+def _mounted(mountpoint: Path) -> bool:
+    target = str(mountpoint)
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        if line.split()[4] == target:
+            return True
+    return False
+
+
+def _probe(path: Path) -> bool:
+    """True if ``path`` can be stat'ed within the time limit, by a child process."""
+    try:
+        done = subprocess.run(["stat", "-c", "%s", str(path)], capture_output=True,
+                              timeout=PROBE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
+
+
+@dataclass
+class Mount:
+    mountpoint: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _stop(mount: Mount) -> None:
+    if _mounted(mount.mountpoint):
+        subprocess.run(["fusermount3", "-u", "-z", str(mount.mountpoint)], capture_output=True,
+                       check=False)
+    if mount.proc.poll() is None:
+        mount.proc.send_signal(signal.SIGTERM)
+        try:
+            mount.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            mount.proc.kill()
+            mount.proc.wait()
+
+
+@contextlib.contextmanager
+def mounted(argv: list[str], mountpoint: Path, probe: str, log: Path) -> Iterator[Mount]:
+    """Run a foreground FUSE daemon on ``mountpoint`` until the block ends."""
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file,
+                                stderr=subprocess.STDOUT)
+    mount = Mount(mountpoint, proc, log)
+    try:
+        deadline = time.monotonic() + MOUNT_TIMEOUT_S
+        while not _mounted(mountpoint):
+            if proc.poll() is not None:
+                tail = log.read_text(errors="replace").strip().splitlines()[-1:]
+                raise MountFailed(f"daemon exited {proc.returncode}: {' '.join(tail)}")
+            if time.monotonic() > deadline:
+                raise MountFailed(f"not mounted within {MOUNT_TIMEOUT_S:g} s")
+            time.sleep(0.05)
+        if not _probe(mountpoint / probe):
+            raise MountFailed(f"mounted, but {probe} did not answer within "
+                              f"{PROBE_TIMEOUT_S:g} s (the daemon is stuck)")
+        yield mount
+    finally:
+        _stop(mount)
+
+
+def read_file(path: Path) -> bytes:
+    """open, read to the end, close: what `cat` costs."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """open, write, close: what `echo X > file` costs (without O_TRUNC's setattr)."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _ops(count: int, op: Callable[[], object]) -> Callable[[None], None]:
+    def run(_state: None) -> None:
+        for _ in range(count):
+            op()
+    return run
+
+
+def _count_requests(log: Path, marker: str, before: int, ops: int) -> float:
+    lines = log.read_text(errors="replace").splitlines()
+    return sum(marker in line for line in lines[before:]) / ops
+
+
+def _log_lines(log: Path) -> int:
+    return len(log.read_text(errors="replace").splitlines())
+
+
+def bench_fuse(ctx: Context, report: Report) -> None:
+    s = ctx.sizes
+    group = "through the mount"
+    status_fig = report.add(Figure(
+        "status read op (open+read+close)", group, "C libfuse3 fs read op", "<= 1.5", 1.5,
+        fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op"))
+    write_fig = report.add(Figure(
+        "reclaim write op (open+write+close)", group, "C libfuse3 fs write op", "<= 1.5", 1.5,
+        fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op"))
+    reclaim_fig = report.add(Figure(
+        f"echo anon > reclaim, {s.reclaim_bytes >> 20} MiB resident", group,
+        "kernel process_madvise PAGEOUT (clean file)", "<= 0.25", 0.25,
+        note="open+write 'anon'+close of <pid>/reclaim on the mount, the range all dirty anon "
+             "resident (re-touched, untimed, before each repeat)"))
+    smaps_n = s.smaps_vmas if s.name == "full" else min(s.smaps_vmas, 1_000)
+    smaps_fig = report.add(Figure(
+        f"cat smaps of a {smaps_n:,}-VMA process", group, "kernel /proc/PID/smaps",
+        "<= 1.5" if smaps_n == s.smaps_vmas else "",
+        1.5 if smaps_n == s.smaps_vmas else None,
+        note="" if smaps_n == s.smaps_vmas else
+        "quick mode: 1,000 VMAs (building VMAs through sim/ctl costs O(VMAs) a mmap)"))
+    try:
+        minifs = ctx.binaries.get("minifs") or kernel.compile_c(
+            kernel.HERE / "c" / "minifs.c", ctx.workdir, pkg="fuse3")
+        ctx.binaries["minifs"] = minifs
+    except kernel.Unavailable as exc:
+        for fig in (status_fig, write_fig):
+            fig.na = f"C FUSE baseline: {exc}"
+    if not Path("/dev/fuse").exists() or shutil.which("fusermount3") is None:
+        for fig in (status_fig, write_fig, reclaim_fig, smaps_fig):
+            fig.na = "no /dev/fuse or fusermount3"
+        return
+    if status_fig.na is None:
+        _c_baseline(ctx, minifs, status_fig, write_fig)
+    try:
+        _fakeproc_figures(ctx, status_fig, write_fig, reclaim_fig, smaps_fig, smaps_n)
+    except MountFailed as exc:
+        for fig in (status_fig, write_fig, reclaim_fig, smaps_fig):
+            if fig.na is None:
+                fig.na = f"fakeproc mount: {exc}"
+
+
+def _c_baseline(ctx: Context, minifs: Path, status_fig: Figure, write_fig: Figure) -> None:
+    s = ctx.sizes
+    mnt = ctx.workdir / "minifs"
+    try:
+        with mounted([str(minifs), str(mnt), "-f", "-s"], mnt, "status",
+                     ctx.workdir / "minifs.log"):
+            status_fig.baseline = measure(_ops(s.fuse_ops, lambda: read_file(mnt / "status")),
+                                          lambda: None, s.repeats, warmup=1)
+            write_fig.baseline = measure(
+                _ops(s.fuse_ops, lambda: write_file(mnt / "reclaim", b"file\n")),
+                lambda: None, s.repeats, warmup=1)
+        # Requests per op, from libfuse's debug output (slower, so a separate mount).
+        log = ctx.workdir / "minifs-debug.log"
+        with mounted([str(minifs), str(mnt), "-f", "-s", "-d"], mnt, "status", log):
+            n = 20
+            before = _log_lines(log)
+            for _ in range(n):
+                read_file(mnt / "status")
+            time.sleep(0.2)  # the daemon's stderr is flushed per line; let it land
+            status_fig.extra["c_requests_per_op"] = _count_requests(log, "opcode:", before, n)
+            before = _log_lines(log)
+            for _ in range(n):
+                write_file(mnt / "reclaim", b"file\n")
+            time.sleep(0.2)
+            write_fig.extra["c_requests_per_op"] = _count_requests(log, "opcode:", before, n)
+    except MountFailed as exc:
+        status_fig.na = write_fig.na = f"C FUSE baseline: {exc}"
+
+
+def _ctl(mnt: Path, lines: list[str]) -> None:
+    write_file(mnt / "sim" / "ctl", ("\n".join(lines) + "\n").encode())
+
+
+def _fakeproc_figures(ctx: Context, status_fig: Figure, write_fig: Figure,
+                      reclaim_fig: Figure, smaps_fig: Figure, smaps_n: int) -> None:
+    s = ctx.sizes
+    mnt = ctx.workdir / "fakeproc"
+    size = s.reclaim_bytes
+    argv = [sys.executable, "-m", "fakeproc", "mount", str(mnt), "--foreground",
+            "--ram", str(max(4 << 30, 2 * size)), "--swap", str(max(2 << 30, 2 * size)),
+            "--log", str(ctx.workdir / "fakeproc.log")]
+    with mounted(argv, mnt, "sim/clock", ctx.workdir / "fakeproc.out"):
+        _ctl(mnt, [f"spawn {STATUS_PID} status", f"mmap {STATUS_PID} {BASE:#x} 1M anon",
+                   f"touch {STATUS_PID} {BASE:#x} 1M write",
+                   f"spawn {RECLAIM_PID} reclaimer",
+                   f"mmap {RECLAIM_PID} {BASE:#x} {size} anon"])
+        if status_fig.baseline is not None or status_fig.na is None:
+            status_fig.fakeproc = measure(
+                _ops(s.fuse_ops, lambda: read_file(mnt / str(STATUS_PID) / "status")),
+                lambda: None, s.repeats, warmup=1)
+            # No file mappings: "file" reclaims nothing, so the op is all FUSE + parsing.
+            write_fig.fakeproc = measure(
+                _ops(s.fuse_ops, lambda: write_file(mnt / str(STATUS_PID) / "reclaim", b"file\n")),
+                lambda: None, s.repeats, warmup=1)
+        try:
+            base = kernel_pageout(ctx)
+            reclaim_fig.baseline = base.stats
+        except kernel.Unavailable as exc:
+            reclaim_fig.na = f"kernel baseline: {exc}"
+
+        def retouch() -> None:
+            _ctl(mnt, [f"touch {RECLAIM_PID} {BASE:#x} {size} write"])
+
+        reclaim_fig.fakeproc = measure(
+            lambda _s: write_file(mnt / str(RECLAIM_PID) / "reclaim", b"anon\n"), retouch,
+            s.heavy_repeats)
+        rollup = read_file(mnt / str(RECLAIM_PID) / "smaps_rollup").decode()
+        reclaim_fig.extra["smaps_rollup_after"] = rollup
+
+        _ctl(mnt, [f"spawn {VMAS_PID} vmas"])
+        lines = []
+        for i in range(smaps_n):
+            addr = BASE + 2 * i * 4096
+            perms = "rw-p" if i % 2 == 0 else "r--p"
+            lines.append(f"mmap {VMAS_PID} {addr:#x} 8K anon perms={perms}")
+            lines.append(f"touch {VMAS_PID} {addr:#x} 4K {'write' if i % 2 == 0 else 'read'}")
+        _ctl(mnt, lines)
+        smaps_fig.fakeproc = measure(lambda _s: read_file(mnt / str(VMAS_PID) / "smaps"),
+                                     lambda: None, s.repeats, warmup=1)
+    try:
+        binary = ctx.binaries.get("vmas") or kernel.compile_c(kernel.HERE / "c" / "vmas.c",
+                                                              ctx.workdir)
+        ctx.binaries["vmas"] = binary
+        with kernel.helper_process(binary, smaps_n, 0) as helper:
+            smaps_fig.baseline = kernel.time_proc_read(helper, "smaps", s.repeats)
+    except kernel.Unavailable as exc:
+        smaps_fig.na = f"kernel baseline: {exc}"
