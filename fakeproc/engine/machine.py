@@ -17,6 +17,7 @@ swap). docs/model.md states the semantics this module implements.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import re
@@ -35,7 +36,7 @@ from ..errors import (
 )
 from . import frames as fr
 from .frames import Frames, Swap
-from .tables import LeafPool, SparseTable
+from .tables import LeafPool, SparseTable, unique, unique_inverse
 from .types import (
     KINDS,
     PAGE_SHIFT,
@@ -77,17 +78,19 @@ def _frame_of(ptes: Int64Array) -> Int64Array:
     return (ptes >> 1) - 1
 
 
-def _bump(counts: Any, at: Int64Array, delta: int, *, unique: bool = False) -> None:
+def _bump(counts: Any, at: Int64Array, delta: int, *, distinct: bool = False) -> None:
     """counts[at] += delta, for every occurrence in ``at``.
 
-    ``unique=True`` says ``at`` cannot repeat (say, the frames of one VMA:
+    ``distinct=True`` says ``at`` cannot repeat (say, the frames of one VMA:
     each page maps a different frame) and takes the fancy-index fast path;
     np.add.at is about 20x slower per element.
     """
-    if unique:
+    if distinct:
         counts[at] += delta
     elif len(at):
-        values, times = np.unique(at, return_counts=True)
+        ordered = np.sort(at)
+        values = unique(ordered)
+        times = np.diff(np.append(np.searchsorted(ordered, values), len(ordered)))
         counts[values] += times.astype(counts.dtype) * delta
 
 
@@ -119,9 +122,13 @@ class _Layout:
     locked: BoolArray
     oid: Int64Array  # object id, -1 for anon and hugetlb
     base: Int64Array  # object page index of the VMA's page 0: offset pages - start page
+    writable: BoolArray
+    executable: BoolArray
+    stack: BoolArray  # VM_GROWSDOWN: the [stack] mapping
+    text: BoolArray  # a mapping of the process's executable
 
     @classmethod
-    def of(cls, vmas: list[Vma]) -> _Layout:
+    def of(cls, vmas: list[Vma], exe: str | None) -> _Layout:
         def col(values: list[Any], dtype: Any) -> Any:
             return np.array(values, dtype=dtype)
 
@@ -133,6 +140,10 @@ class _Layout:
             locked=col([v.locked for v in vmas], np.bool_),
             oid=col([v.object_id for v in vmas], np.int64),
             base=col([(v.offset - v.start) >> PAGE_SHIFT for v in vmas], np.int64),
+            writable=col([v.perms[1] == "w" for v in vmas], np.bool_),
+            executable=col([v.perms[2] == "x" for v in vmas], np.bool_),
+            stack=col([v.name == "[stack]" for v in vmas], np.bool_),
+            text=col([exe is not None and v.path == exe for v in vmas], np.bool_),
         )
 
     def find(self, pages: Int64Array) -> Int64Array:
@@ -154,7 +165,7 @@ class _Task:
     @property
     def layout(self) -> _Layout:
         if self.cached_layout is None:
-            self.cached_layout = _Layout.of(self.info.vmas)
+            self.cached_layout = _Layout.of(self.info.vmas, self.info.exe)
         return self.cached_layout
 
     def relaid(self) -> None:
@@ -277,7 +288,7 @@ class Machine:
             task.pt.scatter(pages[real], ptes[real] & ~1)
         swapped = ptes < 0
         if swapped.any():
-            _bump(self.swap.count, -ptes[swapped] - 1, 1, unique=True)  # one PTE per slot per mm
+            _bump(self.swap.count, -ptes[swapped] - 1, 1, distinct=True)  # one PTE per slot per mm
         info.hiwater_rss_pages = self._rss_pages(task)
         self._changed()
         return info
@@ -338,7 +349,9 @@ class Machine:
                 raise InvalidArgument("a file mapping is named by its path")
             if not (name.startswith("[") and name.endswith("]")):
                 name = f"[anon_shmem:{name}]" if kind == "shmem" else f"[anon:{name}]"
-        for v in task.info.vmas:
+        vmas = task.info.vmas
+        at = bisect.bisect_right(vmas, addr, key=lambda v: v.start)
+        for v in vmas[max(at - 1, 0) : at + 1]:
             if v.start < end and addr < v.end:
                 raise AlreadyExists(f"{addr:#x}-{end:#x} overlaps {v.start:#x}-{v.end:#x}")
         if kind == "file":
@@ -357,12 +370,17 @@ class Machine:
             vma = Vma(addr, end, perms, 0, "anon", name=name)
         if vma.object_id >= 0:
             self._objects[vma.object_id].vma_refs += 1
-        task.info.vmas.append(vma)
-        self._relayout(task)
-        info = task.info
-        info.hiwater_vm_pages = max(info.hiwater_vm_pages, self._vm_pages(info))
+        vmas.insert(at, vma)
+        # Merge with the neighbours only: O(log n) to place, not a re-sort.
+        for left in (at, at - 1):
+            if 0 <= left < len(vmas) - 1 and self._mergeable(vmas[left], vmas[left + 1]):
+                right = vmas.pop(left + 1)
+                if right.object_id >= 0:
+                    self._objects[right.object_id].vma_refs -= 1
+                vmas[left] = replace(vmas[left], end=right.end)
+        task.relaid()
         self._changed()
-        return vma
+        return next(v for v in vmas[max(at - 1, 0) : at + 1] if v.start <= addr < v.end)
 
     def _file_object(self, path: str) -> MemObject:
         oid = self._file_oids.get(path)
@@ -395,7 +413,7 @@ class Machine:
             self.frames.release(cached)
         slots = -entries[entries <= -2] - 2
         if len(slots):
-            _bump(self.swap.count, slots, -1, unique=True)
+            _bump(self.swap.count, slots, -1, distinct=True)
             self.swap.release_unreferenced(slots)
         obj.table.release_all()
         del self._objects[obj.oid]
@@ -453,6 +471,8 @@ class Machine:
         start, end = self._page_range(addr, size)
         if start == end:
             raise InvalidArgument("munmap of zero bytes")
+        self._note_peak(task)
+        task.info.hiwater_vm_pages = max(task.info.hiwater_vm_pages, self._vm_pages(task.info))
         self._split(task, start)
         self._split(task, end)
         keep: list[Vma] = []
@@ -470,13 +490,13 @@ class Machine:
     def _zap(self, task: _Task, vma: Vma, first: int, last: int) -> None:
         """Unmap pages [first, last) of one VMA: the kernel's zap_pte_range."""
         count = last - first
-        ptes = task.pt.get(first, count)
+        _pages, ptes = task.pt.nonzero(first, count)
         real = ptes[ptes >= 2]
         if len(real):
             frames = _frame_of(real)
             if vma.locked:
                 self.frames.flags[frames] &= ~np.uint8(fr.MLOCKED)
-            _bump(self.frames.mapcount, frames, -1, unique=True)  # one VMA
+            _bump(self.frames.mapcount, frames, -1, distinct=True)  # one VMA
             kind = self.frames.kind[frames]
             gone = frames[((kind == fr.ANON) | (kind == fr.HUGETLB))
                           & (self.frames.mapcount[frames] == 0)]
@@ -484,16 +504,16 @@ class Machine:
         swapped = ptes[ptes < 0]
         if len(swapped):
             slots = -swapped - 1
-            _bump(self.swap.count, slots, -1, unique=True)
+            _bump(self.swap.count, slots, -1, distinct=True)
             # free_swap_and_cache: an unreferenced slot whose cached page no
             # one maps goes, page and all.
             cache = self.swap.frame[slots]
             idle = slots[(self.swap.count[slots] == 0) & (cache >= 0)]
             idle_frames = self.swap.frame[idle]
             idle_frames = idle_frames[self.frames.mapcount[idle_frames] == 0]
-            self._free_private(np.unique(idle_frames))
+            self._free_private(unique(idle_frames))
             self.swap.release_unreferenced(slots)
-        task.pt.set(first, np.zeros(count, dtype=np.int64))
+        task.pt.clear(first, count)
 
     def _free_private(self, frames: Int64Array) -> None:
         """Free anon/hugetlb frames nobody maps, dropping them from the swap cache."""
@@ -549,7 +569,7 @@ class Machine:
         vmas = []
         for v in task.info.vmas:
             if start <= v.start and v.end <= end and v.locked != locked:
-                ptes = task.pt.get(v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT)
+                _pages, ptes = task.pt.nonzero(v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT)
                 frames = _frame_of(ptes[ptes >= 2])
                 if locked:
                     self.frames.flags[frames] |= fr.MLOCKED
@@ -571,7 +591,7 @@ class Machine:
     def touch_pages(self, pid: int, pages: Int64Array, *, write: bool = False) -> TouchResult:
         """Touch arbitrary page numbers of one process (a workload's batch of accesses)."""
         task = self._task(pid)
-        pages = np.unique(np.asarray(pages, dtype=np.int64))
+        pages = unique(np.asarray(pages, dtype=np.int64))
         if len(pages) == 0:
             return TouchResult()
         vi = task.layout.find(pages)
@@ -579,7 +599,7 @@ class Machine:
             bad = int(pages[vi < 0][0]) << PAGE_SHIFT
             raise BadAddress(f"{bad:#x} is not mapped")
         if write:
-            for i in np.unique(vi).tolist():
+            for i in unique(vi).tolist():
                 if task.info.vmas[i].perms[1] != "w":
                     raise BadAddress(f"write to {task.info.vmas[i].start:#x}, mapped without w")
         result = self._fault(task, pages, write)
@@ -621,8 +641,8 @@ class Machine:
                 self.counters["workingset_refault_anon"] += n
                 result.refaults += n
                 new_frames.append(got)
-            _bump(f.mapcount, cached, 1, unique=True)  # anon: one mapping per mm
-            _bump(self.swap.count, slots, -1, unique=True)
+            _bump(f.mapcount, cached, 1, distinct=True)  # anon: one mapping per mm
+            _bump(self.swap.count, slots, -1, distinct=True)
             ptes[sw] = _present(cached)
 
         # 2. Not-present pages of file and shmem mappings: through the page cache.
@@ -659,7 +679,7 @@ class Machine:
         # 5. Accessed: young PTEs; referenced frames; a second reference activates.
         real = ptes >= 2
         ptes[real] |= 1
-        touched = np.unique(_frame_of(ptes[real]))
+        touched = unique(_frame_of(ptes[real]))
         fresh = np.concatenate(new_frames) if new_frames else np.zeros(0, np.int64)
         old = np.setdiff1d(touched, fresh, assume_unique=True)
         if len(old):
@@ -686,7 +706,6 @@ class Machine:
         info.refaults += result.refaults
         self.counters["pgfault"] += n_faults
         self.counters["pgmajfault"] += n_major
-        info.hiwater_rss_pages = max(info.hiwater_rss_pages, self._rss_pages(task))
         return result
 
     def _fault_cache(self, task: _Task, pages: Int64Array, vi: Int64Array,
@@ -699,13 +718,12 @@ class Machine:
         index = pages[idx] + lay.base[vi[idx]]
         frames = np.zeros(len(idx), dtype=np.int64)
         fresh: list[Int64Array] = []
-        for o in np.unique(oid).tolist():
+        for o in unique(oid).tolist():
             sel = np.flatnonzero(oid == o)
             obj = self._objects[o]
             # One page of the object may be mapped twice in this touch (a file
             # mapped twice): read it once, map it twice.
-            uniq, first, inverse = np.unique(index[sel], return_index=True,
-                                             return_inverse=True)
+            uniq, first, inverse = unique_inverse(index[sel])
             entries = obj.table.gather(uniq)
             ufr = entries - 1
             missing = np.flatnonzero(entries <= 0)
@@ -727,7 +745,7 @@ class Machine:
                     slots = -old[read_in] - 2
                     n_refault = len(slots)
                     if n_refault:
-                        _bump(self.swap.count, slots, -1, unique=True)
+                        _bump(self.swap.count, slots, -1, distinct=True)
                         self.swap.release_unreferenced(slots)
                         self.counters["pswpin"] += n_refault
                         self.counters["pgpgin"] += 4 * n_refault
@@ -770,7 +788,7 @@ class Machine:
             f.flags[got] |= fr.DIRTY
             f.mapcount[got] = 1
             _bump(f.mapcount, old, -1)
-            dead = np.unique(old[(f.kind[old] == fr.ANON) & (f.mapcount[old] == 0)])
+            dead = unique(old[(f.kind[old] == fr.ANON) & (f.mapcount[old] == 0)])
             self._free_private(dead)
             ptes[copy_at] = _present(got)
             # A copy-on-write or a write to the zero page is a fault of its
@@ -820,8 +838,8 @@ class Machine:
         if len(cache):
             oid = lay.oid[vi[cache]]
             index = pages[cache] + lay.base[vi[cache]]
-            for o in np.unique(oid).tolist():
-                entries = self._objects[o].table.gather(np.unique(index[oid == o]))
+            for o in unique(oid).tolist():
+                entries = self._objects[o].table.gather(unique(index[oid == o]))
                 need += int((entries <= 0).sum())
                 keep.append(entries[entries > 0] - 1)
         return need, np.concatenate(keep)
@@ -876,6 +894,8 @@ class Machine:
             if len(victims) == 0:
                 break
             before = self.free_pages()
+            for task in self._tasks.values():
+                self._note_peak(task)
             n_anon = self._evict(victims)
             scanned_anon += n_anon
             scanned_file += len(victims) - n_anon
@@ -961,7 +981,7 @@ class Machine:
     def _set_cache_entries(self, frames: Int64Array, values: Int64Array) -> None:
         objs = self.frames.obj[frames]
         idx = self.frames.index[frames].astype(np.int64)
-        for o in np.unique(objs).tolist():
+        for o in unique(objs).tolist():
             sel = objs == o
             self._objects[o].table.scatter(idx[sel], values[sel])
 
@@ -1009,6 +1029,7 @@ class Machine:
         if mode not in ("file", "anon", "all"):
             raise InvalidArgument(f"reclaim mode {mode!r}")
         task = self._task(pid)
+        self._note_peak(task)
         result = ReclaimResult()
         for vma in list(task.info.vmas):
             if (mode == "file" and not vma.has_file) or (mode == "anon" and vma.has_file):
@@ -1022,6 +1043,7 @@ class Machine:
         task = self._task(pid)
         if start % PAGE_SIZE or end % PAGE_SIZE or end < start:
             raise InvalidArgument(f"bad reclaim range {start:#x}-{end:#x}")
+        self._note_peak(task)
         result = ReclaimResult()
         for vma in list(task.info.vmas):
             lo, hi = max(vma.start, start), min(vma.end, end)
@@ -1044,6 +1066,7 @@ class Machine:
             if v.locked or v.kind == "hugetlb":
                 raise InvalidArgument(f"madvise on a {'locked' if v.locked else 'hugetlb'} VMA")
         covered = sum(min(v.end, end) - max(v.start, start) for v in hit)
+        self._note_peak(task)
         for v in hit:
             self._reclaim_vma(task, v, max(v.start, start), min(v.end, end), advice, result)
         self._changed()
@@ -1055,11 +1078,10 @@ class Machine:
                      result: ReclaimResult) -> None:
         f = self.frames
         first, count = start >> PAGE_SHIFT, (end - start) >> PAGE_SHIFT
+        pages, ptes = task.pt.nonzero(first, count)
         if vma.kind == "hugetlb":
-            ptes = task.pt.get(first, count)
             result.skipped["hugetlb"] += int((ptes >= 2).sum())
             return
-        ptes = task.pt.get(first, count)
         at = np.flatnonzero(ptes >= 2)
         if len(at) == 0:
             return
@@ -1079,19 +1101,18 @@ class Machine:
             active = frames[(f.flags[frames] & fr.ACTIVE) != 0]
             f.flags[active] &= ~np.uint8(fr.ACTIVE)
             self.counters["pgdeactivate"] += len(active)
-            task.pt.set(first, ptes)
-            return
-        kind = f.kind[frames]
-        self._reclaim_anon(at[kind == fr.ANON], frames[kind == fr.ANON], ptes, result)
-        self._reclaim_shmem(at[kind == fr.SHMEM], frames[kind == fr.SHMEM], ptes, result)
-        self._reclaim_file(at[kind == fr.FILE], frames[kind == fr.FILE], ptes, result)
-        task.pt.set(first, ptes)
+        else:
+            kind = f.kind[frames]
+            for code, reclaim in ((fr.ANON, self._reclaim_anon), (fr.SHMEM, self._reclaim_shmem),
+                                  (fr.FILE, self._reclaim_file)):
+                sel = kind == code
+                if sel.any():
+                    reclaim(at[sel], frames[sel], ptes, result)
+        task.pt.scatter(pages, ptes)
 
     def _reclaim_anon(self, at: Int64Array, frames: Int64Array, ptes: Int64Array,
                       result: ReclaimResult) -> None:
         f, swap = self.frames, self.swap
-        if len(at) == 0:
-            return
         slot = f.slot[frames].astype(np.int64)
         fresh = np.flatnonzero(slot < 0)
         # Slots go to pages in address order; pages left without one stay, activated.
@@ -1116,8 +1137,8 @@ class Machine:
         at, frames, slot = at[go], frames[go], slot[go]
         f.flags[frames] &= ~np.uint8(fr.DIRTY)
         ptes[at] = -(slot + 1)
-        _bump(swap.count, slot, 1, unique=True)  # within one VMA
-        _bump(f.mapcount, frames, -1, unique=True)
+        _bump(swap.count, slot, 1, distinct=True)  # within one VMA
+        _bump(f.mapcount, frames, -1, distinct=True)
         # Under v2 a page others still map stays for them, in the swap cache.
         gone = frames[f.mapcount[frames] == 0]
         swap.frame[f.slot[gone].astype(np.int64)] = -1
@@ -1127,12 +1148,10 @@ class Machine:
     def _reclaim_shmem(self, at: Int64Array, frames: Int64Array, ptes: Int64Array,
                        result: ReclaimResult) -> None:
         f = self.frames
-        if len(at) == 0:
-            return
         ptes[at] = 0
-        _bump(f.mapcount, frames, -1, unique=True)  # within one VMA
+        _bump(f.mapcount, frames, -1, distinct=True)  # within one VMA
         result.reclaimed["shmem"] += len(at)
-        idle = np.unique(frames[f.mapcount[frames] == 0])
+        idle = unique(frames[f.mapcount[frames] == 0])
         n = min(len(idle), self.swap.available)
         if n:
             out = idle[:n]
@@ -1146,14 +1165,12 @@ class Machine:
     def _reclaim_file(self, at: Int64Array, frames: Int64Array, ptes: Int64Array,
                       result: ReclaimResult) -> None:
         f = self.frames
-        if len(at) == 0:
-            return
         ptes[at] = 0
-        _bump(f.mapcount, frames, -1, unique=True)  # within one VMA
+        _bump(f.mapcount, frames, -1, distinct=True)  # within one VMA
         dirty = (f.flags[frames] & fr.DIRTY) != 0
         result.skipped["dirty"] += int(dirty.sum())
         result.reclaimed["file"] += int((~dirty).sum())
-        clean_idle = np.unique(frames[~dirty & (f.mapcount[frames] == 0)])
+        clean_idle = unique(frames[~dirty & (f.mapcount[frames] == 0)])
         if len(clean_idle):
             self._set_cache_entries(clean_idle, np.full(len(clean_idle), SHADOW, np.int64))
             f.release(clean_idle)
@@ -1171,13 +1188,12 @@ class Machine:
             for v in info.vmas:
                 if (mode == 2 and v.has_file) or (mode == 3 and not v.has_file):
                     continue
-                first, count = v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT
-                ptes = task.pt.get(first, count)
+                pages, ptes = task.pt.nonzero(v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT)
                 real = ptes >= 2
                 if real.any():
                     self.frames.flags[_frame_of(ptes[real])] &= ~np.uint8(fr.REFERENCED)
                     ptes[real] &= ~1
-                    task.pt.set(first, ptes)
+                    task.pt.scatter(pages, ptes)
         self._changed()
 
     def sync(self) -> int:
@@ -1226,6 +1242,16 @@ class Machine:
         self._changed()
 
     # ------------------------------------------------------------------ views
+
+    def _note_peak(self, task: _Task) -> None:
+        """Record Rss in VmHWM before an operation that may lower it.
+
+        Rss only falls through unmapping (munmap, reclaim, eviction), so
+        noting it there keeps VmHWM the true peak without counting on every
+        fault (the kernel does the same in update_hiwater_rss).
+        """
+        info = task.info
+        info.hiwater_rss_pages = max(info.hiwater_rss_pages, self._rss_pages(task))
 
     def _rss_pages(self, task: _Task) -> int:
         _pages, ptes = task.pt.items()
@@ -1307,25 +1333,24 @@ class Machine:
         rss_file = int((kind == fr.FILE).sum())
         rss_shmem = int((kind == fr.SHMEM).sum())
         rss = rss_anon + rss_file + rss_shmem
-        vm_size = vm_lck = data = stack = exec_vm = text = 0
-        for v in info.vmas:
-            pages = v.size >> PAGE_SHIFT
-            vm_size += pages
-            vm_lck += pages if v.locked else 0
-            is_stack = v.name == "[stack]"
-            if v.perms[1] == "w" and not v.shared and not is_stack:
-                data += pages
-            if is_stack:
-                stack += pages
-            if v.perms[2] == "x" and v.perms[1] != "w" and not is_stack:
-                exec_vm += pages
-                if info.exe is not None and v.path == info.exe:
-                    text += pages
+        lay = task.layout
+        size = lay.end - lay.start
+        exec_vm = lay.executable & ~lay.writable & ~lay.stack
+
+        def pages_where(mask: BoolArray) -> int:
+            return int(size[mask].sum())
+
+        vm_size = int(size.sum())
+        vm_lck = pages_where(lay.locked)
+        data = pages_where(lay.writable & ~lay.shared & ~lay.stack)
+        stack = pages_where(lay.stack)
+        text = pages_where(exec_vm & lay.text)
+        exec_pages = pages_where(exec_vm)
         return ProcessMemory(
             vm_peak=max(info.hiwater_vm_pages, vm_size), vm_size=vm_size, vm_lck=vm_lck,
             vm_hwm=max(info.hiwater_rss_pages, rss), vm_rss=rss, rss_anon=rss_anon,
             rss_file=rss_file, rss_shmem=rss_shmem, vm_data=data, vm_stk=stack,
-            vm_exe=min(text, exec_vm), vm_lib=exec_vm - min(text, exec_vm),
+            vm_exe=min(text, exec_pages), vm_lib=exec_pages - min(text, exec_pages),
             vm_pte_bytes=len(task.pt.leaves) * PAGE_SIZE, vm_swap=int((ptes < 0).sum()),
             hugetlb=int((kind == fr.HUGETLB).sum()), text=text)
 
@@ -1452,7 +1477,9 @@ class Machine:
         h.update(repr((self.tick, self.config, sorted(self.counters.items()))).encode())
         for pid in sorted(self._tasks):
             task = self._tasks[pid]
-            h.update(repr(task.info).encode())
+            # VmHWM is noted lazily (see _note_peak): hash what status shows.
+            info = replace(task.info, vmas=[], hiwater_rss_pages=self.memory(pid).vm_hwm)
+            h.update(repr((info, task.info.vmas)).encode())
             pages, ptes = task.pt.items()
             h.update(pages.tobytes())
             h.update(ptes.tobytes())

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import numpy.typing as npt
 
 from .types import Int64Array
 
@@ -22,11 +23,42 @@ LEAF_SIZE = 1 << LEAF_SHIFT  # entries per leaf, as a PTE page holds 512
 LEAF_MASK = LEAF_SIZE - 1
 
 
+def unique(values: Int64Array) -> Int64Array:
+    """Sorted distinct values (np.unique hashes integers in numpy 2.x; sorting is faster here)."""
+    if len(values) < 2:
+        return values.copy()
+    ordered = np.sort(values)
+    keep = np.empty(len(ordered), dtype=np.bool_)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    out: Int64Array = ordered[keep]
+    return out
+
+
+def unique_inverse(values: Int64Array) -> tuple[Int64Array, Int64Array, Int64Array]:
+    """Sorted distinct values, where each first occurs, and each value's index among them."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.empty(len(ordered), dtype=np.bool_)
+    if len(ordered):
+        starts[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    group = np.cumsum(starts) - 1
+    inverse = np.empty(len(values), dtype=np.int64)
+    inverse[order] = group
+    return ordered[starts], order[starts], inverse
+
+
 class LeafPool:
-    """Rows of LEAF_SIZE int64 entries, handed out to tables and recycled."""
+    """Rows of LEAF_SIZE int32 entries, handed out to tables and recycled.
+
+    Entries are int32 (4 bytes a page, as a 32-bit PTE): every encoding the
+    engine stores fits, for up to 4 TiB of RAM and 2^31 swap slots. Callers
+    read them out as int64 and compute in int64.
+    """
 
     def __init__(self, initial_rows: int = 16) -> None:
-        self.data: Int64Array = np.zeros((initial_rows, LEAF_SIZE), dtype=np.int64)
+        self.data: npt.NDArray[np.int32] = np.zeros((initial_rows, LEAF_SIZE), dtype=np.int32)
         self._free_rows: list[int] = []
         self._next_row = 0
 
@@ -35,7 +67,7 @@ class LeafPool:
         return self._next_row - len(self._free_rows)
 
     @property
-    def used(self) -> Int64Array:
+    def used(self) -> npt.NDArray[np.int32]:
         """Every row ever handed out (free rows are all zero), for machine-wide passes."""
         return self.data[: self._next_row]
 
@@ -44,7 +76,7 @@ class LeafPool:
             return self._free_rows.pop()
         if self._next_row == len(self.data):
             # Grow by a quarter: amortised O(1), and at most 25% slack per page.
-            grown = np.zeros((max(16, len(self.data) * 5 // 4), LEAF_SIZE), dtype=np.int64)
+            grown = np.zeros((max(16, len(self.data) * 5 // 4), LEAF_SIZE), dtype=np.int32)
             grown[: len(self.data)] = self.data
             self.data = grown
         row = self._next_row
@@ -100,6 +132,31 @@ class SparseTable:
             out[pos : pos + hi - lo] = data[self.leaves[leaf], lo:hi]
         return out
 
+    def nonzero(self, first: int, count: int) -> tuple[Int64Array, Int64Array]:
+        """(pages, entries) of the non-zero entries of [first, first+count), sorted.
+
+        Costs what the range holds, not how long it is: reclaiming a 1 TiB
+        reservation that was never touched visits no leaf at all.
+        """
+        pages: list[Int64Array] = []
+        entries: list[Int64Array] = []
+        data = self.pool.data
+        for leaf, lo, hi, _pos in self._leaves_in(first, count):
+            chunk = data[self.leaves[leaf], lo:hi]
+            cols = np.flatnonzero(chunk)
+            if len(cols):
+                pages.append((leaf << LEAF_SHIFT) + lo + cols)
+                entries.append(chunk[cols].astype(np.int64))
+        if not pages:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(pages), np.concatenate(entries)
+
+    def clear(self, first: int, count: int) -> None:
+        """Zero the entries of [first, first+count) (only leaves that exist are touched)."""
+        data = self.pool.data
+        for leaf, lo, hi, _pos in self._leaves_in(first, count):
+            data[self.leaves[leaf], lo:hi] = 0
+
     def set(self, first: int, values: Int64Array) -> None:
         """Store entries for pages [first, first+len(values)); leaves appear only for non-zeros."""
         for leaf, lo, hi, pos in self._spans(first, len(values)):
@@ -127,7 +184,7 @@ class SparseTable:
         if len(pages) == 0:
             return
         leaves = pages >> LEAF_SHIFT
-        needed = np.unique(leaves[values != 0])
+        needed = unique(leaves[values != 0])
         for leaf in needed.tolist():
             if leaf not in self.leaves:
                 self.leaves[leaf] = self.pool.alloc_row()
@@ -136,7 +193,7 @@ class SparseTable:
         self.pool.data[rows[have], pages[have] & LEAF_MASK] = values[have]
 
     def _rows_of(self, leaves: Int64Array) -> Int64Array:
-        uniq, inverse = np.unique(leaves, return_inverse=True)
+        uniq, _first, inverse = unique_inverse(leaves)
         rows = np.array([self.leaves.get(leaf, -1) for leaf in uniq.tolist()], dtype=np.int64)
         return rows[inverse]
 
@@ -148,7 +205,7 @@ class SparseTable:
         block = self.pool.data[[self.leaves[leaf] for leaf in order]]
         rows_idx, cols = np.nonzero(block)
         pages = np.asarray(order, dtype=np.int64)[rows_idx] * LEAF_SIZE + cols
-        return pages, block[rows_idx, cols]
+        return pages, block[rows_idx, cols].astype(np.int64)
 
     def release_empty(self, first: int, count: int) -> None:
         """Give back leaves in the range that hold nothing any more (munmap's free_pgtables)."""
