@@ -1078,7 +1078,12 @@ class Machine:
                      result: ReclaimResult) -> None:
         f = self.frames
         first, count = start >> PAGE_SHIFT, (end - start) >> PAGE_SHIFT
-        pages, ptes = task.pt.nonzero(first, count)
+        dense = task.pt.density(first, count) > 0.5
+        if dense:
+            # Most of the range is populated: one contiguous copy is cheapest.
+            pages, ptes = np.zeros(0, np.int64), task.pt.get(first, count)
+        else:
+            pages, ptes = task.pt.nonzero(first, count)
         if vma.kind == "hugetlb":
             result.skipped["hugetlb"] += int((ptes >= 2).sum())
             return
@@ -1108,7 +1113,10 @@ class Machine:
                 sel = kind == code
                 if sel.any():
                     reclaim(at[sel], frames[sel], ptes, result)
-        task.pt.scatter(pages, ptes)
+        if dense:
+            task.pt.set(first, ptes)
+        else:
+            task.pt.scatter(pages, ptes)
 
     def _reclaim_anon(self, at: Int64Array, frames: Int64Array, ptes: Int64Array,
                       result: ReclaimResult) -> None:

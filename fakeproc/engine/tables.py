@@ -132,6 +132,15 @@ class SparseTable:
             out[pos : pos + hi - lo] = data[self.leaves[leaf], lo:hi]
         return out
 
+    def density(self, first: int, count: int) -> float:
+        """Share of the range's leaves that exist (1.0: every leaf is there)."""
+        if count <= 0:
+            return 0.0
+        leaves = ((first + count - 1) >> LEAF_SHIFT) - (first >> LEAF_SHIFT) + 1
+        if leaves > 2 * len(self.leaves):
+            return len(self.leaves) / leaves  # an upper bound, cheaply
+        return sum(1 for _ in self._leaves_in(first, count)) / leaves
+
     def nonzero(self, first: int, count: int) -> tuple[Int64Array, Int64Array]:
         """(pages, entries) of the non-zero entries of [first, first+count), sorted.
 
@@ -193,9 +202,18 @@ class SparseTable:
         self.pool.data[rows[have], pages[have] & LEAF_MASK] = values[have]
 
     def _rows_of(self, leaves: Int64Array) -> Int64Array:
-        uniq, _first, inverse = unique_inverse(leaves)
+        if len(leaves) > 1 and bool((leaves[1:] >= leaves[:-1]).all()):
+            # Sorted (pages from nonzero() or a range): group without a sort.
+            starts = np.empty(len(leaves), dtype=np.bool_)
+            starts[0] = True
+            np.not_equal(leaves[1:], leaves[:-1], out=starts[1:])
+            uniq = leaves[starts]
+            inverse = np.cumsum(starts) - 1
+        else:
+            uniq, _first, inverse = unique_inverse(leaves)
         rows = np.array([self.leaves.get(leaf, -1) for leaf in uniq.tolist()], dtype=np.int64)
-        return rows[inverse]
+        out: Int64Array = rows[inverse]
+        return out
 
     def items(self) -> tuple[Int64Array, Int64Array]:
         """(pages, entries) of every non-zero entry, sorted by page."""
