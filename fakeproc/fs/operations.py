@@ -39,11 +39,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fakeproc.fs")
 
-# Files that change under the reader get no caching in the kernel: pid entries
-# are looked up afresh every time (an exited pid vanishes at once), the rest
-# for at most a second.
-PID_TIMEOUT_S = 0.0
-TOP_TIMEOUT_S = 1.0
+# How long the kernel may trust what a lookup or getattr said. A pid
+# directory's name is looked up afresh every time, so an exited pid vanishes
+# at once (and the files under it with it); everything else is trusted for a
+# second, which spares a getattr per path component and permission check.
+# sim/events is the exception: its size grows and `tail -f` polls it.
+PID_DIR_ENTRY_TIMEOUT_S = 0.0
+TIMEOUT_S = 1.0
 
 PidRenderer = Callable[["Machine", int], bytes]
 GlobalRenderer = Callable[["Machine"], bytes]
@@ -170,13 +172,14 @@ class ProcOperations(pyfuse3.Operations):
         attrs.st_blksize = 4096
         attrs.st_blocks = 0
         time_ns = self.mount_ns
-        timeout = TOP_TIMEOUT_S
+        entry_timeout = attr_timeout = TIMEOUT_S
         if node.pid is not None:
             process = self.machine.process(node.pid)
             attrs.st_uid, attrs.st_gid = process.uid, process.gid
             start_s = self.machine.config.btime + process.start_tick / TICKS_PER_SECOND
             time_ns = int(start_s * 1_000_000_000)
-            timeout = PID_TIMEOUT_S
+            if entry.is_dir:
+                entry_timeout = PID_DIR_ENTRY_TIMEOUT_S
         elif node.in_sim:
             attrs.st_uid, attrs.st_gid = self.owner_uid, self.owner_gid
         else:
@@ -190,10 +193,10 @@ class ProcOperations(pyfuse3.Operations):
             attrs.st_size = size
             attrs.st_blocks = (size + 511) // 512
             time_ns = self._events_mtime_ns
-            timeout = PID_TIMEOUT_S
+            attr_timeout = 0.0
         attrs.st_atime_ns = attrs.st_mtime_ns = attrs.st_ctime_ns = time_ns
-        attrs.entry_timeout = timeout
-        attrs.attr_timeout = timeout
+        attrs.entry_timeout = entry_timeout
+        attrs.attr_timeout = attr_timeout
         return attrs
 
     def _run_ctl(self, handle: Handle, text: bytes) -> None:
