@@ -204,6 +204,9 @@ class Machine:
         self._next_seq = 0
         self._last_pid = 0
         self._events: list[dict[str, Any]] = []
+        # Views computed since the last change: a reader that polls status
+        # or smaps between operations pays once. Dropped at every change.
+        self._views: dict[tuple[str, int], Any] = {}
         self.counters: dict[str, int] = dict.fromkeys(_EVENT_COUNTERS, 0)
         self._compute_watermarks()
 
@@ -238,6 +241,7 @@ class Machine:
 
     def _changed(self) -> None:
         self.version += 1
+        self._views.clear()
 
     # ------------------------------------------------------------------ processes
 
@@ -990,7 +994,7 @@ class Machine:
         if adj == -1000:
             return None
         total = self.config.ram_pages + self.config.swap_slots
-        mem = self.memory(task.info.pid)
+        mem = self._memory(task)  # uncached: called mid-operation, between kills
         points = mem.vm_rss + mem.vm_swap + mem.vm_pte_bytes // PAGE_SIZE
         return points + adj * (total // 1000)
 
@@ -1007,7 +1011,7 @@ class Machine:
         return victim
 
     def _oom_kill(self, task: _Task) -> None:
-        mem = self.memory(task.info.pid)
+        mem = self._memory(task)
         self._events.append({"type": "oom_kill", "tick": self.tick, "pid": task.info.pid,
                              "comm": task.info.comm, "rss_kib": mem.vm_rss * 4,
                              "oom_score_adj": task.info.oom_score_adj})
@@ -1271,7 +1275,13 @@ class Machine:
         return sum(v.size for v in info.vmas) >> PAGE_SHIFT
 
     def smaps(self, pid: int) -> SmapsCounts:
-        task = self._task(pid)
+        """Per-VMA smaps figures (callers must not modify the arrays: they are shared)."""
+        cached = self._views.get(("smaps", pid))
+        if cached is None:
+            cached = self._views[("smaps", pid)] = self._smaps(self._task(pid))
+        return cached
+
+    def _smaps(self, task: _Task) -> SmapsCounts:
         f = self.frames
         vmas = task.info.vmas
         n = len(vmas)
@@ -1331,7 +1341,12 @@ class Machine:
         return counts
 
     def memory(self, pid: int) -> ProcessMemory:
-        task = self._task(pid)
+        cached = self._views.get(("memory", pid))
+        if cached is None:
+            cached = self._views[("memory", pid)] = self._memory(self._task(pid))
+        return cached
+
+    def _memory(self, task: _Task) -> ProcessMemory:
         info = task.info
         f = self.frames
         _pages, ptes = task.pt.items()
