@@ -683,9 +683,14 @@ class Machine:
         # 5. Accessed: young PTEs; referenced frames; a second reference activates.
         real = ptes >= 2
         ptes[real] |= 1
-        touched = unique(_frame_of(ptes[real]))
-        fresh = np.concatenate(new_frames) if new_frames else np.zeros(0, np.int64)
-        old = np.setdiff1d(touched, fresh, assume_unique=True)
+        touched = _frame_of(ptes[real])
+        if ((vkind == _FILE) | (vkind == _SHMEM)).any():
+            touched = unique(touched)  # a file mapped twice maps one frame twice
+        if new_frames:
+            fresh = np.concatenate(new_frames)
+            old = np.setdiff1d(touched, fresh)
+        else:
+            old = touched
         if len(old):
             flags = f.flags[old]
             promote = old[((flags & fr.REFERENCED) != 0) & ((flags & fr.ACTIVE) == 0)
@@ -859,6 +864,8 @@ class Machine:
 
     def _reserve(self, task: _Task, pages: Int64Array, write: bool, result: TouchResult) -> None:
         """Make room for a fault: global reclaim below the low watermark, then the OOM killer."""
+        if self.free_pages() - 2 * len(pages) >= self.wmark_low:
+            return  # a touch takes at most two frames a page (read-in + copy)
         need, protect = self._frames_needed(task, pages, write)
         if need == 0 or self.free_pages() - need >= self.wmark_low:
             return
