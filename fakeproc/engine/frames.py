@@ -1,8 +1,8 @@
 """Physical memory: frames of RAM and the slots of the swap device.
 
-Per-frame state is a set of parallel numpy arrays (22 bytes a frame), grown
-as frames are first used so that a large simulated machine costs what it
-holds. Frame and slot numbers are handed out deterministically: recycled
+Per-frame state is a set of parallel numpy arrays (22 bytes a frame),
+committed by the OS as frames are first used, so that a large simulated
+machine costs what it holds. Frame and slot numbers are handed out deterministically: recycled
 ones first (last freed, first reused), then never-used ones in order.
 """
 
@@ -70,24 +70,65 @@ class _Allocator:
         self._nfree += n
 
 
+class _Columns:
+    """Parallel arrays over numbers 0..limit-1, paid for as numbers come into use.
+
+    Each array is reserved whole with ``np.zeros``, which the OS backs with
+    memory only where it is written; the owner sees views of the first
+    ``length`` entries, lengthened without copying as numbers are handed out.
+    So per-frame state costs its 22 bytes a frame in use, with no slack
+    from growth and no copies.
+    """
+
+    def __init__(self, owner: object, limit: int,
+                 spec: dict[str, tuple[type[np.generic], int]]) -> None:
+        self._owner = owner
+        self._spec = spec
+        self._buffers = {name: np.zeros(limit, dtype=dtype) for name, (dtype, _) in spec.items()}
+        self.length = 0
+        self.expose(0)
+
+    def expose(self, length: int) -> None:
+        old = self.length
+        for name, (_dtype, fill) in self._spec.items():
+            view = self._buffers[name][:length]
+            if fill and length > old:
+                view[old:length] = fill
+            setattr(self._owner, name, view)
+        self.length = length
+
+    def nbytes(self) -> int:
+        return sum(getattr(self._owner, name).nbytes for name in self._spec)
+
+
 class Frames:
-    """RAM: per-frame kind, flags, mapcount, last access, cached (object, index), swap slot."""
+    """RAM: per-frame kind, flags, mapcount, last access, cached (object, index), swap slot.
+
+    ``obj`` is the page-cache object (-1 for anon), ``index`` the page index
+    within it, ``slot`` the swap slot while the frame is in the swap cache
+    (else -1). The arrays cover the frames handed out so far (``capacity``).
+    """
+
+    kind: npt.NDArray[Any]
+    flags: npt.NDArray[Any]
+    mapcount: npt.NDArray[Any]
+    last_access: npt.NDArray[Any]
+    obj: npt.NDArray[Any]
+    index: npt.NDArray[Any]
+    slot: npt.NDArray[Any]
 
     def __init__(self, total: int) -> None:
         self.total = total
         self._alloc = _Allocator(total)
-        self.kind: npt.NDArray[Any] = np.zeros(0, dtype=np.uint8)
-        self.flags: npt.NDArray[Any] = np.zeros(0, dtype=np.uint8)
-        self.mapcount: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)
-        self.last_access: npt.NDArray[Any] = np.zeros(0, dtype=np.uint32)
-        self.obj: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)  # page-cache object, -1 for anon
-        self.index: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)  # page index within the object
-        # The swap slot while the frame is in the swap cache, else -1.
-        self.slot: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)
+        self._columns = _Columns(self, total, {
+            "kind": (np.uint8, FREE), "flags": (np.uint8, 0), "mapcount": (np.int32, 0),
+            "last_access": (np.uint32, 0), "obj": (np.int32, -1), "index": (np.int32, 0),
+            "slot": (np.int32, -1),
+        })
 
     @property
     def capacity(self) -> int:
-        return len(self.kind)
+        return self._columns.length
 
     @property
     def used(self) -> int:
@@ -100,14 +141,7 @@ class Frames:
     def allocate(self, n: int, kind: int, tick: int) -> Int64Array:
         frames = self._alloc.take(n)
         if self._alloc.high > self.capacity:
-            size = min(self.total, max(self._alloc.high, self.capacity * 5 // 4, 1024))
-            self.kind = _grow(self.kind, size, FREE)
-            self.flags = _grow(self.flags, size, 0)
-            self.mapcount = _grow(self.mapcount, size, 0)
-            self.last_access = _grow(self.last_access, size, 0)
-            self.obj = _grow(self.obj, size, -1)
-            self.index = _grow(self.index, size, 0)
-            self.slot = _grow(self.slot, size, -1)
+            self._columns.expose(self._alloc.high)
         self.kind[frames] = kind
         self.flags[frames] = REFERENCED
         self.mapcount[frames] = 0
@@ -126,21 +160,26 @@ class Frames:
         self._alloc.give_back(frames)
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.kind, self.flags, self.mapcount, self.last_access,
-                                      self.obj, self.index, self.slot))
+        return self._columns.nbytes()
 
 
 class Swap:
-    """The swap device: per slot, the number of references and the swap-cache frame."""
+    """The swap device: per slot, the number of references and the swap-cache frame.
+
+    ``count`` counts swap PTEs plus shmem objects that keep a page there;
+    ``frame`` is the frame holding the slot's page in the swap cache (or
+    -1); ``live`` says the slot is handed out.
+    """
+
+    count: npt.NDArray[Any]
+    frame: npt.NDArray[Any]
+    live: npt.NDArray[Any]
 
     def __init__(self, slots: int) -> None:
         self.total = slots
         self._alloc = _Allocator(slots)
-        # References: swap PTEs plus shmem objects that keep a page there.
-        self.count: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)
-        # The frame holding the slot's page in the swap cache, or -1.
-        self.frame: npt.NDArray[Any] = np.zeros(0, dtype=np.int64)
-        self.live: npt.NDArray[Any] = np.zeros(0, dtype=np.bool_)  # handed out and not yet released
+        self._columns = _Columns(self, slots, {
+            "count": (np.int32, 0), "frame": (np.int64, -1), "live": (np.bool_, 0)})
 
     @property
     def used(self) -> int:
@@ -152,11 +191,8 @@ class Swap:
 
     def allocate(self, n: int) -> Int64Array:
         slots = self._alloc.take(n)
-        if self._alloc.high > len(self.count):
-            size = min(self.total, max(self._alloc.high, len(self.count) * 5 // 4, 1024))
-            self.count = _grow(self.count, size, 0)
-            self.frame = _grow(self.frame, size, -1)
-            self.live = _grow(self.live, size, 0)
+        if self._alloc.high > self._columns.length:
+            self._columns.expose(self._alloc.high)
         self.count[slots] = 0
         self.frame[slots] = -1
         self.live[slots] = True
@@ -178,4 +214,4 @@ class Swap:
             self.release(dead)
 
     def nbytes(self) -> int:
-        return self.count.nbytes + self.frame.nbytes + self.live.nbytes
+        return self._columns.nbytes()
