@@ -1,4 +1,4 @@
-"""The ``fakeproc`` command: mount, umount, ctl.
+"""The ``fakeproc`` command: mount, umount, ctl, shell.
 
 ``fakeproc mount`` returns only once the file system is mounted: the daemon
 is a forked child that reports over a pipe ("ok", or the reason it failed)
@@ -111,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     ctl = commands.add_parser("ctl", help="send one control command to MOUNTPOINT/sim/ctl")
     ctl.add_argument("mountpoint", metavar="MOUNTPOINT")
     ctl.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND...")
+
+    shell = commands.add_parser(
+        "shell", help="run a command (default: a shell) with MOUNTPOINT bound over /proc",
+        description="Run CMD with the mount bound over /proc in a private mount namespace, "
+                    "so tools that hard-code /proc (ps, top, pmap, free) read the "
+                    "simulated machine. The daemon stays outside and the rest of the "
+                    "system keeps the real /proc. Exits with CMD's status.")
+    shell.add_argument("mountpoint", metavar="MOUNTPOINT")
+    shell.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...")
     return parser
 
 
@@ -151,6 +160,7 @@ def _configure_logging(args: argparse.Namespace, *, to_stderr: bool) -> None:
 def _build_operations(args: argparse.Namespace) -> ProcOperations:
     from fakeproc.control import Controller, EventLog
     from fakeproc.engine import Machine, MachineConfig
+    from fakeproc.fs.caller import RealProc
     from fakeproc.fs.operations import ProcOperations
 
     config = MachineConfig(ram_bytes=args.ram, swap_bytes=args.swap, swap_kind=args.swap_kind,
@@ -160,8 +170,12 @@ def _build_operations(args: argparse.Namespace) -> ProcOperations:
     sink = open(args.events_log, "a", encoding="ascii") if args.events_log else None  # noqa: SIM115
     events = EventLog(EVENTS_CAPACITY, sink)
     controller = Controller(machine, events)
+    # Mounted on /proc itself, the daemon could only read its own mount (and
+    # hang): then callers are not looked up in the real /proc at all.
+    on_proc = registry.resolve(args.mountpoint) == "/proc"
     return ProcOperations(machine, controller, events,
-                          owner_uid=os.getuid(), owner_gid=os.getgid())
+                          owner_uid=os.getuid(), owner_gid=os.getgid(),
+                          real_proc=RealProc(None if on_proc else "/proc"))
 
 
 def _serve(args: argparse.Namespace, on_mounted: Callable[[], None] | None = None) -> None:
@@ -305,9 +319,48 @@ def run_ctl(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- shell --------------------------------------------------------------------
+
+# Runs in the new namespace: bind the mount ($0) over /proc, then become CMD.
+# The bind happens while /proc is still the real one, so mount(8) works.
+_BIND_THEN_EXEC = 'mount --bind -- "$0" /proc && exec "$@"'
+
+
+def shell_command(mountpoint: str, cmd: Sequence[str], *, root: bool) -> list[str]:
+    """The argv that runs ``cmd`` with ``mountpoint`` bound over /proc (pure, for tests).
+
+    A private mount namespace keeps the bind from the rest of the system (and
+    from the daemon, which must keep reading the real /proc). Without root,
+    a user namespace maps the caller to root so it may mount there.
+    """
+    argv = ["unshare", "--mount", "--propagation", "private"]
+    if not root:
+        argv.append("--map-root-user")
+    command = list(cmd) or [os.environ.get("SHELL") or "/bin/sh"]
+    return [*argv, "--", "/bin/sh", "-c", _BIND_THEN_EXEC, mountpoint, *command]
+
+
+def run_shell(args: argparse.Namespace) -> int:
+    cmd = list(args.cmd)
+    if cmd[:1] == ["--"]:
+        cmd = cmd[1:]
+    mountpoint = registry.resolve(args.mountpoint)
+    fstype = registry.mount_type(mountpoint)
+    if fstype is None:
+        raise CliError(f"{args.mountpoint} is not mounted")
+    if fstype != registry.FSTYPE:
+        raise CliError(f"{args.mountpoint} is a {fstype} mount, not fakeproc")
+    if shutil.which("unshare") is None:
+        raise CliError("unshare not found in PATH (install util-linux)")
+    argv = shell_command(mountpoint, cmd, root=os.geteuid() == 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(argv[0], argv)  # CMD's exit status becomes ours
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"mount": run_mount, "umount": run_umount, "ctl": run_ctl}
+    runners = {"mount": run_mount, "umount": run_umount, "ctl": run_ctl, "shell": run_shell}
     try:
         return runners[args.command](args)
     except CliError as exc:

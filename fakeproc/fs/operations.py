@@ -31,6 +31,7 @@ from fakeproc.errors import (
     errno_of,
 )
 from fakeproc.fs import tree
+from fakeproc.fs.caller import RealProc
 from fakeproc.fs.handles import LineBuffer, Snapshot, check_pagemap_window
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ PID_RENDERERS: dict[str, PidRenderer] = {
     "comm": render.render_comm,
     "oom_score_adj": render.render_oom_score_adj,
     "oom_score": render.render_oom_score,
+    "environ": render.render_environ,
 }
 GLOBAL_RENDERERS: dict[str, GlobalRenderer] = {
     "meminfo": render.render_meminfo,
@@ -70,6 +72,10 @@ GLOBAL_RENDERERS: dict[str, GlobalRenderer] = {
     "stat": render.render_global_stat,
     "uptime": render.render_uptime,
     "loadavg": render.render_loadavg,
+    "pid_max": render.render_pid_max,
+    "osrelease": render.render_osrelease,
+    "ostype": render.render_ostype,
+    "cpuinfo": render.render_cpuinfo,
 }
 
 P = ParamSpec("P")
@@ -112,6 +118,7 @@ class Handle:
     node: tree.Node
     process: Process | None  # the process as it was at open (pid files only)
     privileged: bool  # the opener was uid 0: pagemap shows PFNs
+    caller: bool = False  # a real caller's own entry: its bytes come from the real /proc
     snapshot: Snapshot = field(default_factory=Snapshot)
     lines: LineBuffer = field(default_factory=LineBuffer)
     lines_run: int = 0  # control lines this handle has handed over so far
@@ -125,13 +132,14 @@ class ProcOperations(pyfuse3.Operations):
     enable_acl = False
 
     def __init__(self, machine: Machine, controller: Controller, events: EventLog, *,
-                 owner_uid: int, owner_gid: int) -> None:
+                 owner_uid: int, owner_gid: int, real_proc: RealProc | None = None) -> None:
         super().__init__()
         self.machine = machine
         self.controller = controller
         self.events = events
         self.owner_uid = owner_uid
         self.owner_gid = owner_gid
+        self.real_proc = real_proc if real_proc is not None else RealProc()
         self.mount_ns = time.time_ns()
         self._handles: dict[int, Handle] = {}
         self._smaps = render.SmapsRenderer()  # re-formats only VMAs that changed
@@ -143,9 +151,15 @@ class ProcOperations(pyfuse3.Operations):
 
     def _node(self, inode: int) -> tree.Node:
         node = tree.node_of(inode)
-        if node is None or (node.pid is not None and not self._alive(node.pid)):
+        if node is None or (node.pid is not None and not self._alive(node.pid)
+                            and not self._is_caller_node(node)):
             raise pyfuse3.FUSEError(errno.ENOENT)
         return node
+
+    def _is_caller_node(self, node: tree.Node) -> bool:
+        """A node of a real, not simulated process's own directory (see lookup for who)."""
+        return (node.pid is not None and node.entry.caller and not self._alive(node.pid)
+                and self.real_proc.exists(node.pid))
 
     def _alive(self, pid: int) -> bool:
         try:
@@ -173,7 +187,12 @@ class ProcOperations(pyfuse3.Operations):
         attrs.st_blocks = 0
         time_ns = self.mount_ns
         entry_timeout = attr_timeout = TIMEOUT_S
-        if node.pid is not None:
+        if node.pid is not None and not self._alive(node.pid):
+            # A caller's own directory: read-only, owned as the real process is.
+            attrs.st_uid, attrs.st_gid = self.real_proc.owner(node.pid)
+            attrs.st_mode &= ~0o222
+            entry_timeout = attr_timeout = PID_DIR_ENTRY_TIMEOUT_S
+        elif node.pid is not None:
             process = self.machine.process(node.pid)
             attrs.st_uid, attrs.st_gid = process.uid, process.gid
             start_s = self.machine.config.btime + process.start_tick / TICKS_PER_SECOND
@@ -214,7 +233,20 @@ class ProcOperations(pyfuse3.Operations):
         found = tree.child_inode(parent_inode, name.decode("utf-8", "replace"))
         if found is None:
             raise pyfuse3.FUSEError(errno.ENOENT)
-        return self._attributes(self._node(found[0]))
+        inode, pid = found
+        if (parent_inode == tree.ROOT_INODE and pid is not None and not self._alive(pid)
+                and pid != self.real_proc.thread_group(ctx.pid)):
+            # Only the caller itself sees a directory for a real process.
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return self._attributes(self._node(inode))
+
+    @_handler
+    async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
+        node = self._node(inode)
+        if node.entry.source != "self":
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        # ctx.pid is the calling thread: self names its thread group.
+        return str(self.real_proc.thread_group(ctx.pid)).encode()
 
     @_handler
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
@@ -241,7 +273,8 @@ class ProcOperations(pyfuse3.Operations):
     async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         node = self._node(fh)
         pids = self.machine.pids() if fh == tree.ROOT_INODE else []
-        for key, name, inode in tree.list_dir(node.inode, pids):
+        caller = node.pid is not None and not self._alive(node.pid)
+        for key, name, inode in tree.list_dir(node.inode, pids, caller=caller):
             if key <= start_id:
                 continue
             child = tree.node_of(inode)
@@ -271,13 +304,17 @@ class ProcOperations(pyfuse3.Operations):
         node = self._node(inode)
         if node.entry.is_dir:
             raise pyfuse3.FUSEError(errno.EISDIR)
-        process = self.machine.process(node.pid) if node.pid is not None else None
-        if node.entry.ptrace and process is not None and ctx.uid not in (0, process.uid):
-            # Mode bits cannot express the kernel's ptrace check; do it here.
-            raise PermissionDenied(f"uid {ctx.uid} may not open {node.entry.name} of {node.pid}")
+        caller = node.pid is not None and not self._alive(node.pid)
+        process = self.machine.process(node.pid) if node.pid is not None and not caller else None
+        if node.pid is not None and node.entry.ptrace:
+            owner_uid = process.uid if process is not None else self.real_proc.owner(node.pid)[0]
+            if ctx.uid not in (0, owner_uid):
+                # Mode bits cannot express the kernel's ptrace check; do it here.
+                raise PermissionDenied(
+                    f"uid {ctx.uid} may not open {node.entry.name} of {node.pid}")
         fh = self._next_fh
         self._next_fh += 1
-        self._handles[fh] = Handle(node, process, privileged=ctx.uid == 0)
+        self._handles[fh] = Handle(node, process, privileged=ctx.uid == 0, caller=caller)
         return pyfuse3.FileInfo(fh=fh, direct_io=True, keep_cache=False)
 
     @_handler
@@ -299,6 +336,8 @@ class ProcOperations(pyfuse3.Operations):
 
     def _render(self, handle: Handle) -> bytes:
         entry, pid = handle.node.entry, handle.node.pid
+        if pid is not None and handle.caller:
+            return self.real_proc.read(pid, entry.name, thread=handle.node.in_thread)
         if pid is not None:
             self._process(handle)
             renderer = PID_RENDERERS[entry.name]
@@ -327,6 +366,8 @@ class ProcOperations(pyfuse3.Operations):
             return len(buf)
         if pid is None or not handle.node.entry.writable:
             raise InvalidArgument(f"{handle.node.entry.name} is not writable")
+        if handle.caller:
+            raise PermissionDenied(f"{pid}/{handle.node.entry.name} of a real caller is read-only")
         self._process(handle)
         if source == "reclaim":
             return self.controller.write_reclaim(pid, buf)

@@ -20,6 +20,13 @@ from fakeproc.render.smaps import (
     render_smaps,
     render_smaps_rollup,
 )
+from fakeproc.render.sysctl import (
+    render_cpuinfo,
+    render_environ,
+    render_osrelease,
+    render_ostype,
+    render_pid_max,
+)
 from fakeproc.render.system import (
     render_global_stat,
     render_loadavg,
@@ -35,13 +42,18 @@ __all__ = [
     "SmapsRenderer",
     "render_cmdline",
     "render_comm",
+    "render_cpuinfo",
+    "render_environ",
     "render_global_stat",
     "render_loadavg",
     "render_maps",
     "render_meminfo",
     "render_oom_score",
     "render_oom_score_adj",
+    "render_osrelease",
+    "render_ostype",
     "render_pagemap",
+    "render_pid_max",
     "render_smaps",
     "render_smaps_rollup",
     "render_stat",

@@ -322,3 +322,33 @@ SWAP_DEVICES: dict[str, tuple[str, str, int]] = {
 # cpu: user nice system idle iowait irq softirq steal guest guest_nice.
 STAT_CPU_COLUMNS = 10
 STAT_SOFTIRQ_KINDS = 10
+
+
+# --- sys/kernel (the sysctls procps reads) -------------------------------
+
+PID_MAX = 4_194_304  # PID_MAX_LIMIT on 64-bit, the engine's largest pid
+OSTYPE = "Linux"
+# The kernel whose formats the renderers follow; procps picks its parsers by it.
+OSRELEASE = "6.18.0-fakeproc"
+
+# --- cpuinfo (arch/x86/kernel/cpu/proc.c): one block per CPU --------------
+# ``label\t: value``; labels under 8 columns take a second tab, as the kernel
+# pads them. top reads the file to count CPUs and tell core types apart.
+CPUINFO_LINES: tuple[tuple[str, str], ...] = (
+    ("processor\t", "{cpu}"),
+    ("vendor_id\t", "GenuineIntel"),
+    ("cpu family\t", "6"),
+    ("model\t\t", "85"),
+    ("model name\t", "fakeproc virtual CPU"),
+    ("stepping\t", "7"),
+    ("cpu MHz\t\t", "2000.000"),
+    ("physical id\t", "0"),
+    ("siblings\t", "{cpus}"),
+    ("core id\t\t", "{cpu}"),
+    ("cpu cores\t", "{cpus}"),
+    ("apicid\t\t", "{cpu}"),
+    ("fpu\t\t", "yes"),
+    ("flags\t\t", "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat "
+                  "pse36 clflush mmx fxsr sse sse2 ht syscall nx lm"),
+    ("bogomips\t", "4000.00"),
+)
