@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := fuse3 libfuse3-dev pkg-config
+APT_PACKAGES := fuse3 libfuse3-dev pkg-config procps util-linux
 
 .PHONY: help install test test-long demo bench bench-quick lint typecheck clean
 
@@ -46,7 +46,7 @@ bench-quick: install ## a one-minute subset of `make bench`
 	$(PY) -m bench --quick
 
 lint: install    ## ruff
-	$(VENV)/bin/ruff check fakeproc tests bench
+	$(VENV)/bin/ruff check fakeproc tests bench examples mount.py
 
 typecheck: install ## mypy --strict
 	$(VENV)/bin/mypy
