@@ -33,10 +33,16 @@ def _grow(array: npt.NDArray[Any], size: int, fill: int) -> npt.NDArray[Any]:
 
 
 class _Allocator:
-    """Numbers 0..limit-1 handed out recycled-first, then in order."""
+    """Numbers 0..limit-1 handed out recycled-first, then in order.
 
-    def __init__(self, limit: int) -> None:
+    Recycled numbers go last freed, first reused (frames, like the kernel's
+    per-CPU free lists), or lowest first with ``lowest_first`` (swap slots,
+    as the kernel's swap map scan prefers low offsets).
+    """
+
+    def __init__(self, limit: int, *, lowest_first: bool = False) -> None:
         self.limit = limit
+        self.lowest_first = lowest_first
         self.high = 0  # numbers below this have been handed out at least once
         self._free: npt.NDArray[Any] = np.zeros(0, dtype=np.int64)  # recycled numbers, a stack
         self._nfree = 0
@@ -54,6 +60,10 @@ class _Allocator:
             raise MemoryError(f"asked for {n}, {self.available} left")
         reuse = min(n, self._nfree)
         out = np.empty(n, dtype=np.int64)
+        if self.lowest_first and reuse:
+            # Keep the stack sorted high to low, so its top is the lowest.
+            free = self._free[: self._nfree]
+            free[:] = np.sort(free)[::-1]
         # Last freed, first reused: pop from the top of the stack.
         out[:reuse] = self._free[self._nfree - reuse : self._nfree][::-1]
         self._nfree -= reuse
@@ -177,7 +187,7 @@ class Swap:
 
     def __init__(self, slots: int) -> None:
         self.total = slots
-        self._alloc = _Allocator(slots)
+        self._alloc = _Allocator(slots, lowest_first=True)
         self._columns = _Columns(self, slots, {
             "count": (np.int32, 0), "frame": (np.int64, -1), "live": (np.bool_, 0)})
 

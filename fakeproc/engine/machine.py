@@ -573,13 +573,11 @@ class Machine:
         vmas = []
         for v in task.info.vmas:
             if start <= v.start and v.end <= end and v.locked != locked:
-                _pages, ptes = task.pt.nonzero(v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT)
-                frames = _frame_of(ptes[ptes >= 2])
-                if locked:
-                    self.frames.flags[frames] |= fr.MLOCKED
-                    self.frames.flags[frames] &= ~np.uint8(fr.ACTIVE)
-                else:
-                    self.frames.flags[frames] &= ~np.uint8(fr.MLOCKED)
+                if not locked:
+                    _pages, ptes = task.pt.nonzero(v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT)
+                    self.frames.flags[_frame_of(ptes[ptes >= 2])] &= ~np.uint8(fr.MLOCKED)
+                # Locking marks nothing here: mlock's fault-in marks the frames
+                # it ends up mapping (a copy on write replaces shared ones).
                 v = replace(v, locked=locked)
             vmas.append(v)
         task.info.vmas = vmas
@@ -1031,7 +1029,9 @@ class Machine:
         if points is None:
             return 0
         total = self.config.ram_pages + self.config.swap_slots
-        return max(0, min(2000, 1000 + points * 1000 // total))
+        # C's long division truncates toward zero; Python's // floors.
+        scaled = abs(points) * 1000 // total
+        return max(0, min(2000, 1000 + (scaled if points >= 0 else -scaled)))
 
     # ------------------------------------------------------------------ per-process reclaim
 
@@ -1046,6 +1046,7 @@ class Machine:
             if (mode == "file" and not vma.has_file) or (mode == "anon" and vma.has_file):
                 continue
             self._reclaim_vma(task, vma, vma.start, vma.end, "reclaim", result)
+        self._after_swapout(task)
         self._changed()
         return result
 
@@ -1060,6 +1061,7 @@ class Machine:
             lo, hi = max(vma.start, start), min(vma.end, end)
             if lo < hi:
                 self._reclaim_vma(task, vma, lo, hi, "reclaim", result)
+        self._after_swapout(task)
         self._changed()
         return result
 
@@ -1080,10 +1082,25 @@ class Machine:
         self._note_peak(task)
         for v in hit:
             self._reclaim_vma(task, v, max(v.start, start), min(v.end, end), advice, result)
+        self._after_swapout(task)
         self._changed()
         if covered < end - start:
             raise OutOfMemory(f"{start:#x}-{end:#x} has unmapped holes")
         return result
+
+    def _after_swapout(self, task: _Task) -> None:
+        """zram keeps what it swaps in RAM: below the low watermark, kswapd wakes."""
+        if self.config.swap_kind != "zram" or self.free_pages() >= self.wmark_low:
+            return
+        self._shrink(self.wmark_high - self.free_pages(), np.zeros(0, dtype=np.int64))
+        while self.free_pages() < self.wmark_min:
+            victim = self._oom_victim()
+            if victim is None:
+                raise OutOfMemory("out of memory and no process to kill")
+            self._oom_kill(victim)
+            if victim is task:
+                self._changed()
+                raise OutOfMemory(f"process {victim.info.pid} was killed by the OOM killer")
 
     def _reclaim_vma(self, task: _Task, vma: Vma, start: int, end: int, how: str,
                      result: ReclaimResult) -> None:

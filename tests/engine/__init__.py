@@ -1,0 +1,1 @@
+"""Tests of fakeproc.engine: tiny hand-computed worlds and a reference model."""
