@@ -24,6 +24,7 @@ from bench import kernel
 from bench.context import Context
 from bench.engine_bench import kernel_pageout
 from bench.harness import Figure, Report, measure
+from bench.kernel import read_file
 
 MOUNT_TIMEOUT_S = 20.0
 PROBE_TIMEOUT_S = 5.0
@@ -98,18 +99,6 @@ def mounted(argv: list[str], mountpoint: Path, probe: str, log: Path) -> Iterato
         yield mount
     finally:
         _stop(mount)
-
-
-def read_file(path: Path) -> bytes:
-    """open, read to the end, close: what `cat` costs."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def write_file(path: Path, data: bytes) -> None:

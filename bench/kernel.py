@@ -34,6 +34,18 @@ SYS_PIDFD_OPEN = 434
 SYS_PROCESS_MADVISE = 440
 
 
+
+def read_file(path: str | os.PathLike[str]) -> bytes:
+    """open, read to the end, close: what `cat` costs."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
 class Unavailable(Exception):
     """A baseline cannot be measured here; the message says why (shown as n/a)."""
 
@@ -76,14 +88,7 @@ class Helper:
 
     def read(self, name: str) -> bytes:
         """One whole /proc/PID/<name>: open, read to the end, close (what `cat` does)."""
-        fd = os.open(f"/proc/{self.pid}/{name}", os.O_RDONLY)
-        try:
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
+        return read_file(f"/proc/{self.pid}/{name}")
 
     def read_pagemap(self) -> bytes:
         """The pagemap entries of the big mapping (8 bytes a page)."""
