@@ -538,10 +538,13 @@ class Machine:
             return
         self._set_locked(task, start, end, True)
         for v in task.info.vmas:
-            if start <= v.start and v.end <= end:
+            # The locked part of each VMA (it may have merged with a locked
+            # neighbour, so it can be wider than the range).
+            lo, hi = max(v.start, start), min(v.end, end)
+            if lo < hi:
                 # __mm_populate: a private writable mapping is faulted for write.
                 write = v.perms[1] == "w" and v.perms[3] == "p"
-                pages = np.arange(v.start >> PAGE_SHIFT, v.end >> PAGE_SHIFT, dtype=np.int64)
+                pages = np.arange(lo >> PAGE_SHIFT, hi >> PAGE_SHIFT, dtype=np.int64)
                 self._fault(task, pages, write)
         self._changed()
 
@@ -676,9 +679,11 @@ class Machine:
 
         # 4. Writes to present pages: dirty them, or copy on write.
         if write:
-            self._write_present(pages, vi, vshared, ptes, before_real, faulted, new_frames)
+            self._write_present(vshared, lay.locked[vi], ptes, faulted, new_frames)
 
-        # 5. Accessed: young PTEs; referenced frames; a second reference activates.
+        # 5. Accessed: young PTEs; referenced frames; a second reference
+        # activates (mlock's own fault-in too); then frames of locked VMAs
+        # move to the unevictable list.
         real = ptes >= 2
         ptes[real] |= 1
         touched = _frame_of(ptes[real])
@@ -766,9 +771,9 @@ class Machine:
         ptes[idx] = _present(frames)
         return np.concatenate(fresh) if fresh else np.zeros(0, np.int64)
 
-    def _write_present(self, pages: Int64Array, vi: Int64Array, vshared: BoolArray,
-                       ptes: Int64Array, before_real: BoolArray, faulted: BoolArray,
-                       new_frames: list[Int64Array]) -> None:
+    def _write_present(self, vshared: BoolArray, vlocked: BoolArray, ptes: Int64Array,
+                       faulted: BoolArray, new_frames: list[Int64Array]) -> None:
+        """A write to pages now present: dirty them in place, or copy on write."""
         f = self.frames
         zero = np.flatnonzero(ptes == ZERO_PTE)
         real = np.flatnonzero(ptes >= 2)
@@ -795,6 +800,9 @@ class Machine:
             f.flags[got] |= fr.DIRTY
             f.mapcount[got] = 1
             _bump(f.mapcount, old, -1)
+            # Unmapped from a locked VMA, the old page is munlocked (as
+            # munlock_vma_folio does when its rmap is removed).
+            f.flags[old[vlocked[real[cow]]]] &= ~np.uint8(fr.MLOCKED)
             dead = unique(old[(f.kind[old] == fr.ANON) & (f.mapcount[old] == 0)])
             self._free_private(dead)
             ptes[copy_at] = _present(got)
@@ -802,7 +810,6 @@ class Machine:
             # own, unless the page was just faulted in by this same access.
             faulted[copy_at] = True
             new_frames.append(got)
-        del before_real
 
     def _frames_needed(self, task: _Task, pages: Int64Array, write: bool) -> tuple[int, Int64Array]:
         """New frames a touch of these pages will take, and the frames it relies on."""
@@ -1029,9 +1036,11 @@ class Machine:
         if points is None:
             return 0
         total = self.config.ram_pages + self.config.swap_slots
-        # C's long division truncates toward zero; Python's // floors.
+        # C's long division truncates toward zero; Python's // floors. Like
+        # proc_oom_score, no clamp: a process with oom_score_adj 1000 and
+        # some Rss may show a little over 2000.
         scaled = abs(points) * 1000 // total
-        return max(0, min(2000, 1000 + (scaled if points >= 0 else -scaled)))
+        return 1000 + (scaled if points >= 0 else -scaled)
 
     # ------------------------------------------------------------------ per-process reclaim
 

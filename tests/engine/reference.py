@@ -307,9 +307,13 @@ class RefMachine:
     def exit(self, pid: int) -> None:
         proc = self._proc(pid)
         for vma in list(proc.info.vmas):
-            self._unmap_pages(proc, vma.start // PAGE_SIZE, vma.end // PAGE_SIZE)
-        proc.info.vmas = []
+            self._unmap_vma(proc, vma)
         del self.procs[pid]
+
+    def _unmap_vma(self, proc: Proc, vma: Vma) -> None:
+        """One VMA goes: its pages, then (if it was the last user) its shmem object."""
+        self._unmap_pages(proc, vma.start // PAGE_SIZE, vma.end // PAGE_SIZE)
+        proc.info.vmas.remove(vma)
         self._reap_objects()
 
     def set_oom_score_adj(self, pid: int, value: int) -> None:
@@ -374,13 +378,9 @@ class RefMachine:
         end = addr + _round_up(size)
         self._split_at(proc, addr)
         self._split_at(proc, end)
-        keep = []
-        for vma in proc.info.vmas:
+        for vma in list(proc.info.vmas):
             if addr <= vma.start and vma.end <= end:
-                self._unmap_pages(proc, vma.start // PAGE_SIZE, vma.end // PAGE_SIZE)
-            else:
-                keep.append(vma)
-        proc.info.vmas = keep
+                self._unmap_vma(proc, vma)
         self._normalise(proc)
         # Page-table pages of the range that hold nothing any more go back.
         for leaf in range(addr // PAGE_SIZE // LEAF_PAGES,
@@ -455,12 +455,13 @@ class RefMachine:
                 raise BadAddress(f"page {vpn:#x} not writable")
         return self._touch_pages(proc, vpns, write)
 
-    def _touch_pages(self, proc: Proc, vpns: list[int], write: bool) -> TouchResult:
+    def _touch_pages(self, proc: Proc, vpns: list[int], write: bool,
+                     was_mlocked: set[int] | None = None) -> TouchResult:
         result = TouchResult()
         if not vpns:
             return result
         self._reserve(proc, vpns, write, result)
-        self._fault_pages(proc, vpns, write, result)
+        self._fault_pages(proc, vpns, write, result, was_mlocked)
         return result
 
     def _frames_needed(self, proc: Proc, vpns: list[int], write: bool) -> int:
@@ -506,7 +507,7 @@ class RefMachine:
                 raise OutOfMemory("killed by the OOM killer")
 
     def _fault_pages(self, proc: Proc, vpns: list[int], write: bool,
-                     result: TouchResult) -> None:
+                     result: TouchResult, was_mlocked: set[int] | None = None) -> None:
         """A touch of ``vpns``, in the table's terms.
 
         CHOICE: the outcome is that of page-by-page faults, but new frames are
@@ -514,7 +515,8 @@ class RefMachine:
         cache, then anon and hugetlb, then the copies writes make.
         """
         fresh: set[int] = set()
-        was_mlocked = self._mlocked_frames()  # unevictable frames are not activated
+        if was_mlocked is None:
+            was_mlocked = self._mlocked_frames()  # unevictable frames are not activated
         faulted: set[int] = set()
         major: set[int] = set()
         refaults = {"anon": 0, "file": 0}
@@ -670,6 +672,8 @@ class RefMachine:
         start, end = addr, addr + _round_up(size)
         if start == end:
             return
+        # mlock's own fault-in still activates: its frames become unevictable after.
+        was_mlocked = self._mlocked_frames()
         # CHOICE: a hole in the range is ENOMEM before anything changes (mlock(2)).
         covered = sum(min(v.end, end) - max(v.start, start) for v in proc.info.vmas
                       if v.start < end and start < v.end)
@@ -679,23 +683,19 @@ class RefMachine:
         self._split_at(proc, end)
         proc.info.vmas = [_replace(v, locked=locked) if start <= v.start and v.end <= end else v
                           for v in proc.info.vmas]
-        if locked:
-            for vma in proc.info.vmas:
-                if start <= vma.start and vma.end <= end:
-                    for vpn in self._vpns_in(proc, vma.start, vma.end):
-                        pte = proc.ptes[vpn]
-                        if pte.present and not pte.zero:
-                            self.frames[pte.frame].active = False
         self._normalise(proc)
         if locked:
             for vma in list(proc.info.vmas):
-                if not (start <= vma.start and vma.end <= end):
+                # The range's part of each VMA: a VMA may have merged with a
+                # locked neighbour and be wider than the range.
+                lo, hi = max(vma.start, start), min(vma.end, end)
+                if lo >= hi:
                     continue
                 # CHOICE (kernel __mm_populate): only a private writable mapping is
                 # faulted in as by a write; present pages are accessed too.
                 write = vma.perms[1] == "w" and vma.perms[3] == "p"
-                self._touch_pages(proc, list(range(vma.start // PAGE_SIZE,
-                                                   vma.end // PAGE_SIZE)), write)
+                self._touch_pages(proc, list(range(lo // PAGE_SIZE, hi // PAGE_SIZE)), write,
+                                  was_mlocked)
 
     # ------------------------------------------------------------------ global reclaim and OOM
 
@@ -804,6 +804,7 @@ class RefMachine:
         if points is None:
             return 0
         total = self.config.ram_pages + self.config.swap_slots
+        # CHOICE: docs/model.md's formula as it stands, unclamped (see the report).
         return 1000 + _cdiv(points * 1000, total)
 
     def drain_events(self) -> list[dict[str, Any]]:
