@@ -303,7 +303,7 @@ def vma_key(v: Any) -> tuple[Any, ...]:
 
 
 EngineVsReference.TestCase.settings = settings(
-    max_examples=int(os.environ.get("H3_EXAMPLES", 100)), stateful_step_count=30, deadline=None,
+    max_examples=int(os.environ.get("FAKEPROC_EXAMPLES", 100)), stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_engine_matches_reference = EngineVsReference.TestCase
 
