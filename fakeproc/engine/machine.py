@@ -496,10 +496,11 @@ class Machine:
         count = last - first
         _pages, ptes = task.pt.nonzero(first, count)
         real = ptes[ptes >= 2]
+        unlocked = np.zeros(0, dtype=np.int64)
         if len(real):
             frames = _frame_of(real)
             if vma.locked:
-                self.frames.flags[frames] &= ~np.uint8(fr.MLOCKED)
+                unlocked = frames.copy()
             _bump(self.frames.mapcount, frames, -1, distinct=True)  # one VMA
             kind = self.frames.kind[frames]
             gone = frames[((kind == fr.ANON) | (kind == fr.HUGETLB))
@@ -518,6 +519,7 @@ class Machine:
             self._free_private(unique(idle_frames))
             self.swap.release_unreferenced(slots)
         task.pt.clear(first, count)
+        self._munlock(unlocked)
 
     def _free_private(self, frames: Int64Array) -> None:
         """Free anon/hugetlb frames nobody maps, dropping them from the swap cache."""
@@ -574,17 +576,41 @@ class Machine:
         self._split(task, start)
         self._split(task, end)
         vmas = []
+        unlocked: list[Int64Array] = []
         for v in task.info.vmas:
             if start <= v.start and v.end <= end and v.locked != locked:
                 if not locked:
                     _pages, ptes = task.pt.nonzero(v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT)
-                    self.frames.flags[_frame_of(ptes[ptes >= 2])] &= ~np.uint8(fr.MLOCKED)
+                    unlocked.append(_frame_of(ptes[ptes >= 2]))
                 # Locking marks nothing here: mlock's fault-in marks the frames
                 # it ends up mapping (a copy on write replaces shared ones).
                 v = replace(v, locked=locked)
             vmas.append(v)
         task.info.vmas = vmas
         self._relayout(task)
+        if unlocked:
+            self._munlock(np.concatenate(unlocked))
+
+    def _munlock(self, frames: Int64Array) -> None:
+        """Clear the mlocked mark of frames no locked VMA maps any more.
+
+        The kernel finds the other locked mappings through its reverse map;
+        here the (few) locked VMAs of the machine are scanned.
+        """
+        f = self.frames
+        if len(frames) == 0:
+            return
+        frames = unique(frames)
+        frames = frames[(f.kind[frames] != fr.FREE) & ((f.flags[frames] & fr.MLOCKED) != 0)]
+        if len(frames) == 0:
+            return
+        held = np.zeros(len(frames), dtype=np.bool_)
+        for task in self._tasks.values():
+            for v in task.info.vmas:
+                if v.locked:
+                    _pages, ptes = task.pt.nonzero(v.start >> PAGE_SHIFT, v.size >> PAGE_SHIFT)
+                    held |= np.isin(frames, _frame_of(ptes[ptes >= 2]))
+        f.flags[frames[~held]] &= ~np.uint8(fr.MLOCKED)
 
     # ------------------------------------------------------------------ faults
 
@@ -626,6 +652,7 @@ class Machine:
         faulted = ~before_real & (ptes != ZERO_PTE)  # needs a fault now
         major = np.zeros(len(pages), dtype=np.bool_)
         new_frames: list[Int64Array] = []
+        unlock: list[Int64Array] = []
 
         # 1. Swap entries: swap-cache hits map the cached page, the rest are read in.
         sw = np.flatnonzero(ptes < 0)
@@ -635,7 +662,8 @@ class Machine:
             miss = cached < 0
             if miss.any():
                 got = f.allocate(int(miss.sum()), fr.ANON, self.tick)
-                f.flags[got] = 0
+                # New frames start referenced (as allocate() leaves them), even one
+                # that a copy on write replaces at once: it was read.
                 f.slot[got] = slots[miss]
                 self.swap.frame[slots[miss]] = got
                 cached[miss] = got
@@ -679,7 +707,7 @@ class Machine:
 
         # 4. Writes to present pages: dirty them, or copy on write.
         if write:
-            self._write_present(vshared, lay.locked[vi], ptes, faulted, new_frames)
+            self._write_present(vshared, lay.locked[vi], ptes, faulted, new_frames, unlock)
 
         # 5. Accessed: young PTEs; referenced frames; a second reference
         # activates (mlock's own fault-in too); then frames of locked VMAs
@@ -708,6 +736,8 @@ class Machine:
             f.flags[lf] |= fr.MLOCKED
             f.flags[lf] &= ~np.uint8(fr.ACTIVE)
         task.pt.scatter(pages, ptes)
+        if unlock:
+            self._munlock(np.concatenate(unlock))
 
         n_faults = int(faulted.sum())
         n_major = int(major.sum())
@@ -744,7 +774,8 @@ class Machine:
                 got = f.allocate(len(missing), kind, self.tick)
                 f.obj[got] = o
                 f.index[got] = uniq[missing]
-                f.flags[got] = 0
+                # New frames start referenced (as allocate() leaves them), even one
+                # that a copy on write replaces at once: it was read.
                 ufr[missing] = got
                 old = entries[missing]
                 if obj.kind == "file":
@@ -772,7 +803,8 @@ class Machine:
         return np.concatenate(fresh) if fresh else np.zeros(0, np.int64)
 
     def _write_present(self, vshared: BoolArray, vlocked: BoolArray, ptes: Int64Array,
-                       faulted: BoolArray, new_frames: list[Int64Array]) -> None:
+                       faulted: BoolArray, new_frames: list[Int64Array],
+                       unlock: list[Int64Array]) -> None:
         """A write to pages now present: dirty them in place, or copy on write."""
         f = self.frames
         zero = np.flatnonzero(ptes == ZERO_PTE)
@@ -800,9 +832,10 @@ class Machine:
             f.flags[got] |= fr.DIRTY
             f.mapcount[got] = 1
             _bump(f.mapcount, old, -1)
-            # Unmapped from a locked VMA, the old page is munlocked (as
-            # munlock_vma_folio does when its rmap is removed).
-            f.flags[old[vlocked[real[cow]]]] &= ~np.uint8(fr.MLOCKED)
+            # Unmapped from a locked VMA, the old page may be munlocked (as
+            # munlock_vma_folio does when its rmap is removed): _fault checks
+            # once the new PTEs are in.
+            unlock.append(old[vlocked[real[cow]]])
             dead = unique(old[(f.kind[old] == fr.ANON) & (f.mapcount[old] == 0)])
             self._free_private(dead)
             ptes[copy_at] = _present(got)
@@ -916,10 +949,10 @@ class Machine:
             scanned_anon += n_anon
             scanned_file += len(victims) - n_anon
             total.scanned += len(victims)
-            gained = self.free_pages() - before
-            if gained <= 0:
-                break
-            target -= gained
+            # With zram a batch may gain less than it evicted (the pool grows
+            # a page every zram_ratio slots), even nothing: go on until the
+            # target is met or nothing is left to evict.
+            target -= self.free_pages() - before
         if total.scanned:
             self.counters["pgscan_kswapd"] += total.scanned
             self.counters["pgsteal_kswapd"] += total.scanned
@@ -957,14 +990,17 @@ class Machine:
         """
         f = self.frames
         kind = f.kind[victims]
-        anon = victims[kind == fr.ANON]
-        shmem = victims[kind == fr.SHMEM]
+        is_anon, is_shmem = kind == fr.ANON, kind == fr.SHMEM
+        # Slots go to the victims that need one in eviction (LRU) order.
+        victim_slot = np.where(is_anon, f.slot[victims], -1).astype(np.int64)
+        fresh_slot = (is_anon & (victim_slot < 0)) | is_shmem
+        victim_slot[fresh_slot] = self.swap.allocate(int(fresh_slot.sum()))
+        anon, shmem = victims[is_anon], victims[is_shmem]
         file = victims[kind == fr.FILE]
         newval = np.zeros(f.capacity, dtype=np.int64)
         if len(anon):
-            slot = f.slot[anon].astype(np.int64)
-            fresh = slot < 0
-            slot[fresh] = self.swap.allocate(int(fresh.sum()))
+            slot = victim_slot[is_anon]
+            fresh = fresh_slot[is_anon]
             write = fresh | ((f.flags[anon] & fr.DIRTY) != 0)
             self.counters["pswpout"] += int(write.sum())
             self.counters["pgpgout"] += 4 * int(write.sum())
@@ -972,7 +1008,7 @@ class Machine:
             self.swap.frame[slot] = -1
             newval[anon] = -(slot + 1)
         if len(shmem):
-            slots = self.swap.allocate(len(shmem))
+            slots = victim_slot[is_shmem]
             self.swap.count[slots] = 1
             self.counters["pswpout"] += len(shmem)
             self.counters["pgpgout"] += 4 * len(shmem)

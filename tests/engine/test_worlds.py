@@ -505,6 +505,32 @@ def test_mlock_cow_leaves_old_frame_evictable(
     assert m.meminfo().mlocked == 0 and m.meminfo().inactive_anon == 16
 
 
+def test_munlock_keeps_frames_another_locked_vma_maps(world: World) -> None:
+    m = world(swap_bytes=0)
+    m.spawn(100, "app")
+    # The same 4 file pages mapped twice, both mappings locked.
+    m.mmap(100, A, pages(4), "file", path="/lib/x.so", perms="r--p")
+    m.mmap(100, A + pages(16), pages(4), "file", path="/lib/x.so", perms="r--p")
+    m.mlock(100, A, pages(4))
+    m.mlock(100, A + pages(16), pages(4))
+    m.munlock(100, A, pages(4))
+    # The second mapping is still locked: its 4 frames stay unevictable.
+    assert m.memory(100).vm_lck == 4
+    assert (m.meminfo().mlocked, m.meminfo().unevictable) == (4, 4)
+    # Each of the 8 mappings is scanned and finds its frame mlocked.
+    assert m.reclaim(100, "file").skipped["mlocked"] == 8
+
+
+def test_cache_frame_read_for_a_private_write_starts_referenced(world: World) -> None:
+    m = world()
+    m.spawn(100, "app")
+    m.mmap(100, A, pages(1), "file", path="/lib/x.so", perms="rw-p")
+    m.touch(100, A, pages(1), write=True)  # read in (a new frame: referenced), then copied
+    m.mmap(100, A + pages(8), pages(1), "file", path="/lib/x.so", perms="r--p")
+    m.touch(100, A + pages(8), pages(1))  # the cached frame, seen a second time: activated
+    assert (m.meminfo().active_file, m.meminfo().inactive_file) == (1, 0)
+
+
 def test_a_terabyte_untouched_is_cheap(world: World) -> None:
     m = world()
     m.spawn(100, "app")
