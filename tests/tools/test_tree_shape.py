@@ -104,11 +104,22 @@ def test_thread_nodes_know_they_are_under_task() -> None:
 def test_thread_group_of_a_thread_is_the_process() -> None:
     real = RealProc()
     tids: list[int] = []
-    worker = threading.Thread(target=lambda: tids.append(threading.get_native_id()))
+    started, done = threading.Event(), threading.Event()
+
+    def work() -> None:
+        tids.append(threading.get_native_id())
+        started.set()
+        done.wait(timeout=10)  # alive while asked about: a dead tid may be reused
+
+    worker = threading.Thread(target=work)
     worker.start()
-    worker.join()
-    assert tids[0] != os.getpid()
-    assert real.thread_group(tids[0]) == os.getpid()
+    try:
+        assert started.wait(timeout=10)
+        assert tids[0] != os.getpid()
+        assert real.thread_group(tids[0]) == os.getpid()
+    finally:
+        done.set()
+        worker.join()
     assert real.thread_group(os.getpid()) == os.getpid()
     assert real.owner(os.getpid()) == (os.getuid(), os.getgid())
     assert real.read(os.getpid(), "stat").split()[0] == str(os.getpid()).encode()
