@@ -55,7 +55,11 @@ def show(mnt: Path) -> None:
     for step in ("file", "anon", "all"):
         print(f"\n# reclaim: {step}")
         if step == "all":
+            # Bring tab-1 and the library back in first (refaults), so "all"
+            # has both kinds to take.
             run(f'echo "touch {BROWSER} 0x10000000 1M write" > "$M/sim/ctl"', mnt)
+            run(f'echo "touch {BROWSER} 0x40000000 512K read" > "$M/sim/ctl"', mnt)
+            figures(mnt, BROWSER)
         run(f'echo {step} > "$M/{BROWSER}/reclaim"', mnt)
         figures(mnt, BROWSER)
     print("\n# the range form: reclaim only tab-2, as a browser does for a background tab")
