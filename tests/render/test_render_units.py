@@ -15,7 +15,7 @@ from render_formats import (
     check_smaps_rollup,
     check_swaps,
 )
-from render_stub import StubMachine, zero_meminfo
+from render_handmade import StubMachine, zero_meminfo
 
 from fakeproc.engine.types import PSS_SHIFT, MachineConfig, Process, SmapsCounts, Vma
 from fakeproc.errors import InvalidArgument, NoSuchProcess
