@@ -1335,6 +1335,11 @@ class Machine:
         info.hiwater_rss_pages = max(info.hiwater_rss_pages, self._rss_pages(task))
 
     def _rss_pages(self, task: _Task) -> int:
+        if not (task.layout.kind == _HUGETLB).any():
+            # Every present PTE with a real frame counts: one pass over the
+            # leaves, no page numbers, no frame look-ups.
+            rows = list(task.pt.leaves.values())
+            return int(np.count_nonzero(self._pte_pool.data[rows] >= 2)) if rows else 0
         _pages, ptes = task.pt.items()
         frames = _frame_of(ptes[ptes >= 2])
         return int((self.frames.kind[frames] != fr.HUGETLB).sum())
