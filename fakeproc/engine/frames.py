@@ -60,10 +60,16 @@ class _Allocator:
             raise MemoryError(f"asked for {n}, {self.available} left")
         reuse = min(n, self._nfree)
         out = np.empty(n, dtype=np.int64)
-        if self.lowest_first and reuse:
+        if self.lowest_first and reuse > 0 and self._nfree > 1:
             # Keep the stack sorted high to low, so its top is the lowest.
+            # Slots usually come back in order (a range swapped in), so a
+            # reversal, or nothing, is mostly enough.
             free = self._free[: self._nfree]
-            free[:] = np.sort(free)[::-1]
+            if not bool((free[:-1] >= free[1:]).all()):
+                if bool((free[:-1] <= free[1:]).all()):
+                    free[:] = free[::-1].copy()
+                else:
+                    free[:] = np.sort(free)[::-1]
         # Last freed, first reused: pop from the top of the stack.
         out[:reuse] = self._free[self._nfree - reuse : self._nfree][::-1]
         self._nfree -= reuse

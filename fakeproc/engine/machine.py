@@ -1199,30 +1199,36 @@ class Machine:
         # Slots go to pages in address order; pages left without one stay, activated.
         n_slots = min(len(fresh), swap.available)
         given, kept = fresh[:n_slots], fresh[n_slots:]
-        if len(kept):
-            result.skipped["no_swap"] += len(kept)
-            f.flags[frames[kept]] |= fr.ACTIVE
-            self.counters["pgactivate"] += len(kept)
         slot[given] = swap.allocate(n_slots)
-        f.slot[frames[given]] = slot[given]
-        swap.frame[slot[given]] = frames[given]
         # Written to swap: every page that just got a slot, and every dirty
         # one already in the swap cache. A clean swap-cache page is just unmapped.
         written = (f.flags[frames] & fr.DIRTY) != 0
         written[given] = True
-        go = np.ones(len(at), dtype=np.bool_)
-        go[kept] = False
-        n_write = int((written & go).sum())
+        if len(kept):
+            result.skipped["no_swap"] += len(kept)
+            f.flags[frames[kept]] |= fr.ACTIVE
+            self.counters["pgactivate"] += len(kept)
+            go = np.ones(len(at), dtype=np.bool_)
+            go[kept] = False
+            at, frames, slot, written = at[go], frames[go], slot[go], written[go]
+        n_write = int(written.sum())
         self.counters["pswpout"] += n_write
         self.counters["pgpgout"] += 4 * n_write
-        at, frames, slot = at[go], frames[go], slot[go]
-        f.flags[frames] &= ~np.uint8(fr.DIRTY)
         ptes[at] = -(slot + 1)
         _bump(swap.count, slot, 1, distinct=True)  # within one VMA
-        _bump(f.mapcount, frames, -1, distinct=True)
-        # Under v2 a page others still map stays for them, in the swap cache.
-        gone = frames[f.mapcount[frames] == 0]
-        swap.frame[f.slot[gone].astype(np.int64)] = -1
+        # Under v2 a page others still map stays for them, clean, in the swap
+        # cache; the rest are freed (a page that was in the swap cache leaves it).
+        stays = f.mapcount[frames] > 1
+        if stays.any():
+            kept_frames, kept_slots = frames[stays], slot[stays]
+            f.mapcount[kept_frames] -= 1
+            f.flags[kept_frames] &= ~np.uint8(fr.DIRTY)
+            f.slot[kept_frames] = kept_slots
+            swap.frame[kept_slots] = kept_frames
+            gone, gone_slots = frames[~stays], slot[~stays]
+        else:
+            gone, gone_slots = frames, slot
+        swap.frame[gone_slots] = -1
         f.release(gone)
         result.reclaimed["anon"] += len(at)
 
