@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fakeproc.engine import PAGE_SIZE, Machine, MachineConfig, Vma
+from fakeproc.engine import PAGE_SIZE, Machine, MachineConfig
 
 BASE_ADDR = 0x7F00_0000_0000 >> 1  # far from everything else a world maps
 BIG_ADDR = 0x7E00_0000_0000 >> 1
@@ -27,22 +27,11 @@ def resident_anon(size: int, *, pid: int) -> Machine:
 def build_vmas(m: Machine, pid: int, count: int, *, touch: bool = True,
                start: int = BASE_ADDR) -> None:
     """``count`` two-page anon VMAs side by side, alternating rw-p and r--p (so none
-    merge); the first page of each touched, written on rw-p, read on r--p.
-
-    Machine.mmap costs O(VMAs) a call (an overlap scan and a re-sort), so
-    building 60,000 VMAs through it takes minutes; this set-up appends the
-    VMAs to the process and lays them out once, through the engine's own
-    ``_relayout``. What is timed afterwards is unaffected; the mmap cost is
-    a scaling curve of its own.
-    """
-    task = m._task(pid)
-    task.info.vmas.extend(
-        Vma(start + 2 * i * PAGE_SIZE, start + (2 * i + 2) * PAGE_SIZE,
-            "rw-p" if i % 2 == 0 else "r--p", 0, "anon")
-        for i in range(count))
-    m._relayout(task)
-    m._changed()
-    if len(task.info.vmas) < count:
+    merge); the first page of each touched, written on rw-p, read on r--p."""
+    for i in range(count):
+        m.mmap(pid, start + 2 * i * PAGE_SIZE, 2 * PAGE_SIZE, "anon",
+               perms="rw-p" if i % 2 == 0 else "r--p")
+    if len(m.process(pid).vmas) < count:
         raise AssertionError("the VMAs merged: the set-up is wrong")
     if touch:
         first = start // PAGE_SIZE + 4 * np.arange((count + 1) // 2, dtype=np.int64)

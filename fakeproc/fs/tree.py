@@ -150,10 +150,6 @@ class Node:
     parent: int = ROOT_INODE
 
     @property
-    def owned_by_process(self) -> bool:
-        return self.pid is not None
-
-    @property
     def in_sim(self) -> bool:
         return self.inode == SIM_INODE or self.parent == SIM_INODE
 
