@@ -26,10 +26,18 @@ ACTIVE = 4
 MLOCKED = 8
 
 
-def _grow(array: npt.NDArray[Any], size: int, fill: int) -> npt.NDArray[Any]:
-    grown = np.full(size, fill, dtype=array.dtype)
-    grown[: len(array)] = array
-    return grown
+def as_run(numbers: Int64Array) -> slice | Int64Array:
+    """Distinct ``numbers`` as the slice lo..hi+1 when they are exactly that run, else as given.
+
+    Only for stores of one value to each number, where the order does not
+    matter: a slice store costs a tenth of a fancy-index one, and numbers
+    handed out together (a range faulted in, slots taken for it) usually are
+    such a run.
+    """
+    if len(numbers) < 64:
+        return numbers
+    lo, hi = int(numbers.min()), int(numbers.max())
+    return slice(lo, hi + 1) if hi - lo + 1 == len(numbers) else numbers
 
 
 class _Allocator:
@@ -44,7 +52,9 @@ class _Allocator:
         self.limit = limit
         self.lowest_first = lowest_first
         self.high = 0  # numbers below this have been handed out at least once
-        self._free: npt.NDArray[Any] = np.zeros(0, dtype=np.int64)  # recycled numbers, a stack
+        # Recycled numbers, a stack (int32: half the copying of int64, and
+        # no machine has 2^31 frames or slots).
+        self._free: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)
         self._nfree = 0
 
     @property
@@ -81,7 +91,9 @@ class _Allocator:
     def give_back(self, numbers: Int64Array) -> None:
         n = len(numbers)
         if self._nfree + n > len(self._free):
-            self._free = _grow(self._free, max(2 * len(self._free), self._nfree + n, 64), 0)
+            grown = np.empty(max(2 * len(self._free), self._nfree + n, 64), dtype=np.int32)
+            grown[: self._nfree] = self._free[: self._nfree]
+            self._free = grown
         self._free[self._nfree : self._nfree + n] = numbers
         self._nfree += n
 
@@ -167,12 +179,14 @@ class Frames:
         self.slot[frames] = -1
         return frames
 
-    def release(self, frames: Int64Array) -> None:
-        self.kind[frames] = FREE
-        self.flags[frames] = 0
-        self.mapcount[frames] = 0
-        self.obj[frames] = -1
-        self.slot[frames] = -1
+    def release(self, frames: Int64Array, run: slice | Int64Array | None = None) -> None:
+        """Free distinct ``frames`` (``run``: their as_run, if the caller has it)."""
+        at = as_run(frames) if run is None else run
+        self.kind[at] = FREE
+        self.flags[at] = 0
+        self.mapcount[at] = 0
+        self.obj[at] = -1
+        self.slot[at] = -1
         self._alloc.give_back(frames)
 
     def nbytes(self) -> int:
@@ -195,7 +209,7 @@ class Swap:
         self.total = slots
         self._alloc = _Allocator(slots, lowest_first=True)
         self._columns = _Columns(self, slots, {
-            "count": (np.int32, 0), "frame": (np.int64, -1), "live": (np.bool_, 0)})
+            "count": (np.int32, 0), "frame": (np.int32, -1), "live": (np.bool_, 0)})
 
     @property
     def used(self) -> int:
@@ -205,19 +219,29 @@ class Swap:
     def available(self) -> int:
         return self._alloc.available
 
-    def allocate(self, n: int) -> Int64Array:
+    def allocate(self, n: int, *, count: int = 0) -> Int64Array:
+        """``n`` free slots, each with ``count`` references and no swap-cache frame."""
+        high = self._alloc.high
         slots = self._alloc.take(n)
         if self._alloc.high > self._columns.length:
             self._columns.expose(self._alloc.high)
-        self.count[slots] = 0
-        self.frame[slots] = -1
-        self.live[slots] = True
+        if self._alloc.high == high + n:
+            # Never used before: one run, which expose() left with no frame.
+            at: slice | Int64Array = slice(high, high + n)
+        else:
+            at = as_run(slots)
+            self.frame[at] = -1
+        if count:
+            self.count[at] = count
+        self.live[at] = True
         return slots
 
     def release(self, slots: Int64Array) -> None:
-        self.count[slots] = 0
-        self.frame[slots] = -1
-        self.live[slots] = False
+        """Free distinct ``slots``."""
+        at = as_run(slots)
+        self.count[at] = 0
+        self.frame[at] = -1
+        self.live[at] = False
         self._alloc.give_back(slots)
 
     def release_unreferenced(self, slots: Int64Array) -> None:

@@ -1149,22 +1149,68 @@ class Machine:
 
     def _reclaim_vma(self, task: _Task, vma: Vma, start: int, end: int, how: str,
                      result: ReclaimResult) -> None:
-        f = self.frames
         first, count = start >> PAGE_SHIFT, (end - start) >> PAGE_SHIFT
-        dense = task.pt.density(first, count) > 0.5
-        if dense:
-            # Most of the range is populated: one contiguous copy is cheapest.
-            pages, ptes = np.zeros(0, np.int64), task.pt.get(first, count)
+        window = task.pt.window(first, count)
+        if window is not None:
+            # Most of the range has leaves: whole leaves in, whole leaves out.
+            ptes: Any = window.entries
         else:
             pages, ptes = task.pt.nonzero(first, count)
+        present = ptes >= 2
+        n_present = int(np.count_nonzero(present))
         if vma.kind == "hugetlb":
-            result.skipped["hugetlb"] += int((ptes >= 2).sum())
+            result.skipped["hugetlb"] += n_present
             return
-        at = np.flatnonzero(ptes >= 2)
-        if len(at) == 0:
+        if n_present == 0:
             return
-        frames = _frame_of(ptes[at])
-        result.scanned += len(at)
+        result.scanned += n_present
+        # A fully resident range (the usual case) is worked on by slices.
+        at: slice | Int64Array = slice(None) if n_present == len(ptes) else np.flatnonzero(present)
+        frames = np.right_shift(ptes[at], 1)
+        np.subtract(frames, 1, out=frames)  # _frame_of, in the entries' dtype
+        if how == "cold" or not self._reclaim_private_anon(at, frames, ptes, result):
+            if isinstance(at, slice):
+                at = np.arange(len(ptes))
+            self._reclaim_pages(at, frames.astype(np.int64), ptes, how, result)
+        if window is not None:
+            window.store()
+        else:
+            task.pt.scatter(pages, ptes)
+
+    def _reclaim_private_anon(self, at: slice | Int64Array, frames: Any, ptes: Any,
+                              result: ReclaimResult) -> bool:
+        """The common case at a fraction of the cost, or False to leave it to _reclaim_pages.
+
+        When every page is anon, mapped here only, unlocked and not in the
+        swap cache, and swap has a slot for each, every page is written out
+        and freed: no per-page choice is left, so no per-page selection is
+        made. The frames of a range faulted in together are usually one run,
+        and then the checks are reductions over slices.
+        """
+        f, n = self.frames, len(frames)
+        if n > self.swap.available:
+            return False
+        run = fr.as_run(frames)
+        kind, mapcount = f.kind[run], f.mapcount[run]
+        if not (kind.min() == kind.max() == fr.ANON and mapcount.min() == mapcount.max() == 1
+                and f.slot[run].max() < 0
+                and not np.bitwise_or.reduce(f.flags[run]) & fr.MLOCKED):
+            return False
+        slots = self.swap.allocate(n, count=1)
+        if isinstance(at, slice):
+            np.subtract(-1, slots, out=ptes[at], casting="unsafe")  # swap PTEs, in one pass
+        else:
+            ptes[at] = -1 - slots
+        self.counters["pswpout"] += n
+        self.counters["pgpgout"] += 4 * n
+        f.release(frames, run)
+        result.reclaimed["anon"] += n
+        return True
+
+    def _reclaim_pages(self, at: Int64Array, frames: Int64Array, ptes: Any, how: str,
+                       result: ReclaimResult) -> None:
+        """Reclaim (or deactivate, for "cold") the present pages ``ptes[at]``, one by one."""
+        f = self.frames
         shared = f.mapcount[frames] > 1
         if how != "reclaim" or self.config.dialect == "caf":
             result.skipped["shared"] += int(shared.sum())
@@ -1179,17 +1225,13 @@ class Machine:
             active = frames[(f.flags[frames] & fr.ACTIVE) != 0]
             f.flags[active] &= ~np.uint8(fr.ACTIVE)
             self.counters["pgdeactivate"] += len(active)
-        else:
-            kind = f.kind[frames]
-            for code, reclaim in ((fr.ANON, self._reclaim_anon), (fr.SHMEM, self._reclaim_shmem),
-                                  (fr.FILE, self._reclaim_file)):
-                sel = kind == code
-                if sel.any():
-                    reclaim(at[sel], frames[sel], ptes, result)
-        if dense:
-            task.pt.set(first, ptes)
-        else:
-            task.pt.scatter(pages, ptes)
+            return
+        kind = f.kind[frames]
+        for code, reclaim in ((fr.ANON, self._reclaim_anon), (fr.SHMEM, self._reclaim_shmem),
+                              (fr.FILE, self._reclaim_file)):
+            sel = kind == code
+            if sel.any():
+                reclaim(at[sel], frames[sel], ptes, result)
 
     def _reclaim_anon(self, at: Int64Array, frames: Int64Array, ptes: Int64Array,
                       result: ReclaimResult) -> None:
@@ -1242,8 +1284,7 @@ class Machine:
         n = min(len(idle), self.swap.available)
         if n:
             out = idle[:n]
-            slots = self.swap.allocate(n)
-            self.swap.count[slots] = 1
+            slots = self.swap.allocate(n, count=1)
             self.counters["pswpout"] += n
             self.counters["pgpgout"] += 4 * n
             self._set_cache_entries(out, -(slots + 2))
@@ -1344,8 +1385,10 @@ class Machine:
         if not (task.layout.kind == _HUGETLB).any():
             # Every present PTE with a real frame counts: one pass over the
             # leaves, no page numbers, no frame look-ups.
-            rows = list(task.pt.leaves.values())
-            return int(np.count_nonzero(self._pte_pool.data[rows] >= 2)) if rows else 0
+            if not task.pt.leaves:
+                return 0
+            rows = fr.as_run(np.fromiter(task.pt.leaves.values(), dtype=np.int64))
+            return int(np.count_nonzero(self._pte_pool.data[rows] >= 2))
         _pages, ptes = task.pt.items()
         frames = _frame_of(ptes[ptes >= 2])
         return int((self.frames.kind[frames] != fr.HUGETLB).sum())

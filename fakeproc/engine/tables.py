@@ -225,6 +225,28 @@ class SparseTable:
         pages = np.asarray(order, dtype=np.int64)[rows_idx] * LEAF_SIZE + cols
         return pages, block[rows_idx, cols].astype(np.int64)
 
+    def window(self, first: int, count: int) -> Window | None:
+        """The entries of pages [first, first+count) to work on, or None if most leaves are missing.
+
+        Whole leaves move at once (at most one row gather in and one row
+        scatter out), so a dense range costs no Python per leaf.
+        """
+        if count <= 0:
+            return None
+        first_leaf, last_leaf = first >> LEAF_SHIFT, (first + count - 1) >> LEAF_SHIFT
+        n_leaves = last_leaf - first_leaf + 1
+        if n_leaves > 2 * len(self.leaves):
+            return None
+        find = self.leaves.get
+        rows = np.fromiter((find(k, -1) for k in range(first_leaf, last_leaf + 1)),
+                           dtype=np.int64, count=n_leaves)
+        have = rows >= 0
+        n_have = int(np.count_nonzero(have))
+        if 2 * n_have <= n_leaves:
+            return None
+        return Window(self.pool, rows, have if n_have < n_leaves else None,
+                      first & LEAF_MASK, count)
+
     def release_empty(self, first: int, count: int) -> None:
         """Give back leaves in the range that hold nothing any more (munmap's free_pgtables)."""
         for leaf, _lo, _hi, _pos in list(self._leaves_in(first, count)):
@@ -244,3 +266,36 @@ class SparseTable:
             new = other.pool.alloc_row()
             other.pool.data[new] = self.pool.data[row]
             other.leaves[leaf] = new
+
+
+class Window:
+    """Entries of a page range out of their leaves, for in-place work.
+
+    ``entries`` (int32, one per page of the range) may be changed freely;
+    :meth:`store` makes the changes the table's. Zero entries may become
+    non-zero only where a leaf exists: a window never allocates leaves.
+    When the leaves sit in consecutive pool rows (a range faulted in
+    together), the entries are those rows themselves and nothing is copied.
+    """
+
+    def __init__(self, pool: LeafPool, rows: Int64Array, have: npt.NDArray[np.bool_] | None,
+                 offset: int, count: int) -> None:
+        self._pool = pool
+        self._data = pool.data
+        self._rows = rows if have is None else rows[have]
+        self._have = have
+        self._in_place = have is None and bool((np.diff(rows) == 1).all())
+        if self._in_place:
+            self._block = pool.data[int(rows[0]) : int(rows[-1]) + 1]
+        elif have is None:
+            self._block = pool.data[rows]
+        else:
+            self._block = np.zeros((len(rows), LEAF_SIZE), dtype=np.int32)
+            self._block[have] = pool.data[self._rows]
+        self.entries: npt.NDArray[np.int32] = self._block.reshape(-1)[offset : offset + count]
+
+    def store(self) -> None:
+        if self._in_place and self._pool.data is self._data:
+            return  # the entries were the table's own
+        block = self._block if self._have is None else self._block[self._have]
+        self._pool.data[self._rows] = block
