@@ -68,6 +68,9 @@ SHMEM_DEV = (0x00, 0x01)
 HUGETLB_DEV = (0x00, 0x10)
 
 _PAGE_PSS = PAGE_SIZE << PSS_SHIFT
+# Pages a large untouched range is faulted in at a time: bounds the fault's
+# temporaries (a few dozen bytes a page) to a few MB, which RSS would keep.
+FAULT_CHUNK_PAGES = 1 << 16
 
 
 def _present(frames: Int64Array, young: int | Int64Array = 1) -> Int64Array:
@@ -92,6 +95,17 @@ def _bump(counts: Any, at: Int64Array, delta: int, *, distinct: bool = False) ->
         values = unique(ordered)
         times = np.diff(np.append(np.searchsorted(ordered, values), len(ordered)))
         counts[values] += times.astype(counts.dtype) * delta
+
+
+def _frames_at_most(ptes: Int64Array, write: bool) -> int:
+    """An upper bound on the new frames a touch of pages with these PTEs takes.
+
+    A read takes at most one for a page not present (read-in or swap-in) and
+    none for a present one; a write at most two for a page not present
+    (read-in, then a private copy) and one for a present one (a copy).
+    """
+    missing = int(np.count_nonzero(ptes <= 0))
+    return missing + len(ptes) if write else missing
 
 
 def _inode_of(path: str) -> int:
@@ -153,6 +167,14 @@ class _Layout:
             return np.full(len(pages), -1, dtype=np.int64)
         inside = (vi >= 0) & (pages < self.end[np.maximum(vi, 0)])
         return np.where(inside, vi, -1)
+
+    def find_sorted(self, pages: Int64Array) -> Int64Array:
+        """find() for ascending pages: each VMA's run of them by binary search, then one fill."""
+        first = np.searchsorted(pages, self.start)
+        counts = np.searchsorted(pages, self.end) - first
+        if int(counts.sum()) != len(pages):
+            return self.find(pages)  # some page lies in a gap: find() says which
+        return np.repeat(np.arange(len(counts), dtype=np.int64), counts)
 
 
 @dataclass
@@ -616,16 +638,54 @@ class Machine:
 
     def touch(self, pid: int, addr: int, size: int, *, write: bool = False) -> TouchResult:
         start, end = self._page_range(addr, size)
-        pages = np.arange(start >> PAGE_SHIFT, end >> PAGE_SHIFT, dtype=np.int64)
+        first, count = start >> PAGE_SHIFT, (end - start) >> PAGE_SHIFT
+        task = self._task(pid)
+        if count > FAULT_CHUNK_PAGES and self._untouched_anon(task, first, count, write):
+            return self._fault_chunks(task, first, count, write)
+        pages = np.arange(first, first + count, dtype=np.int64)
         return self.touch_pages(pid, pages, write=write)
 
+    def _untouched_anon(self, task: _Task, first: int, count: int, write: bool) -> bool:
+        """Whether pages [first, first+count) lie wholly in anon VMAs (writable, for a
+        write), none has a PTE yet, and no reclaim can be needed to fault them in.
+
+        Then only one pass of _fault takes frames (anon, in page order), so faulting
+        the range chunk by chunk numbers frames and counts exactly as one call would.
+        """
+        lay = task.layout
+        i = int(np.searchsorted(lay.start, first, side="right")) - 1
+        covered, end = first, first + count
+        while 0 <= i < len(lay.start) and covered < end and lay.start[i] <= covered < lay.end[i]:
+            if lay.kind[i] != _ANON or (write and not lay.writable[i]):
+                return False
+            covered = int(lay.end[i])
+            i += 1
+        if covered < end or self.free_pages() - (count if write else 0) < self.wmark_low:
+            return False  # a hole (EFAULT) or reclaim: the general path handles them
+        return task.pt.empty(first, count)
+
+    def _fault_chunks(self, task: _Task, first: int, count: int, write: bool) -> TouchResult:
+        """Fault in an untouched anon range a chunk at a time, so that the fault's
+        page-sized temporaries stay small however large the range is."""
+        result = TouchResult()
+        end = first + count
+        for lo in range(first, end, FAULT_CHUNK_PAGES):
+            pages = np.arange(lo, min(lo + FAULT_CHUNK_PAGES, end), dtype=np.int64)
+            part = self._fault(task, pages, write, task.layout.find_sorted(pages))
+            result.minor += part.minor  # an untouched anon page faults minor only
+        self._changed()
+        return result
+
     def touch_pages(self, pid: int, pages: Int64Array, *, write: bool = False) -> TouchResult:
-        """Touch arbitrary page numbers of one process (a workload's batch of accesses)."""
+        """Touch arbitrary page numbers of one process (a workload's batch of accesses).
+
+        The pages may come in any order and repeat; each is touched once.
+        """
         task = self._task(pid)
         pages = unique(np.asarray(pages, dtype=np.int64))
         if len(pages) == 0:
             return TouchResult()
-        vi = task.layout.find(pages)
+        vi = task.layout.find_sorted(pages)
         if (vi < 0).any():
             bad = int(pages[vi < 0][0]) << PAGE_SHIFT
             raise BadAddress(f"{bad:#x} is not mapped")
@@ -633,26 +693,60 @@ class Machine:
             for i in unique(vi).tolist():
                 if task.info.vmas[i].perms[1] != "w":
                     raise BadAddress(f"write to {task.info.vmas[i].start:#x}, mapped without w")
-        result = self._fault(task, pages, write)
+        result = self._fault(task, pages, write, vi)
         self._changed()
         return result
 
-    def _fault(self, task: _Task, pages: Int64Array, write: bool) -> TouchResult:
-        """Bring sorted unique pages of one task in (and dirty them for a write)."""
+    def _fault(self, task: _Task, pages: Int64Array, write: bool,
+               vi: Int64Array | None = None) -> TouchResult:
+        """Bring sorted unique pages of one task in (and dirty them for a write).
+
+        ``vi`` is each page's VMA index, if the caller has it already.
+        """
         result = TouchResult()
-        self._reserve(task, pages, write, result)
-        f = self.frames
-        info = task.info
-        lay = task.layout
-        vi = lay.find(pages)
-        vkind = lay.kind[vi]
-        vshared = lay.shared[vi]
-        ptes = task.pt.gather(pages)
-        before_real = ptes >= 2
-        faulted = ~before_real & (ptes != ZERO_PTE)  # needs a fault now
-        major = np.zeros(len(pages), dtype=np.bool_)
+        if vi is None:
+            vi = task.layout.find(pages)
+        # The PTEs are located once, read, updated in ptes and written back.
+        at = task.pt.locate(pages)
+        ptes = task.pt.gather_at(at)
+        if self._reserve(task, pages, write, result, _frames_at_most(ptes, write)):
+            at = task.pt.locate(pages)  # reclaim or the OOM killer ran: read again
+            ptes = task.pt.gather_at(at)
         new_frames: list[Int64Array] = []
         unlock: list[Int64Array] = []
+        n_faults = n_major = 0
+        if write or bool((ptes <= 0).any()):
+            # A read of pages all present (the common access) faults nothing.
+            n_faults, n_major = self._fault_in(task, pages, vi, ptes, write, result,
+                                               new_frames, unlock)
+        self._access(task.layout, vi, ptes, new_frames)
+        if bool((at >= 0).all()):
+            task.pt.scatter_at(at, ptes)
+        else:
+            task.pt.scatter(pages, ptes)  # allocates the leaves that are missing
+        if unlock:
+            self._munlock(np.concatenate(unlock))
+
+        info = task.info
+        result.major += n_major
+        result.minor += n_faults - n_major
+        info.minflt += n_faults - n_major
+        info.majflt += n_major
+        info.refaults += result.refaults
+        self.counters["pgfault"] += n_faults
+        self.counters["pgmajfault"] += n_major
+        return result
+
+    def _fault_in(self, task: _Task, pages: Int64Array, vi: Int64Array, ptes: Int64Array,
+                  write: bool, result: TouchResult, new_frames: list[Int64Array],
+                  unlock: list[Int64Array]) -> tuple[int, int]:
+        """Passes 1-4 of a fault, on ptes in place: (faults, major faults) they took."""
+        f = self.frames
+        lay = task.layout
+        vkind = lay.kind[vi]
+        vshared = lay.shared[vi]
+        faulted = ptes <= 0  # needs a fault now (not present, not the zero page)
+        major = np.zeros(len(pages), dtype=np.bool_)
 
         # 1. Swap entries: swap-cache hits map the cached page, the rest are read in.
         sw = np.flatnonzero(ptes < 0)
@@ -709,46 +803,40 @@ class Machine:
         if write:
             self._write_present(vshared, lay.locked[vi], ptes, faulted, new_frames, unlock)
 
-        # 5. Accessed: young PTEs; referenced frames; a second reference
-        # activates (mlock's own fault-in too); then frames of locked VMAs
-        # move to the unevictable list.
+        return int(faulted.sum()), int(major.sum())
+
+    def _access(self, lay: _Layout, vi: Int64Array, ptes: Int64Array,
+                new_frames: list[Int64Array]) -> None:
+        """Pass 5 of a fault: young PTEs (in ptes); referenced frames stamped with the
+        tick; a second reference activates (mlock's own fault-in too); then frames of
+        locked VMAs move to the unevictable list."""
+        f = self.frames
+        span = slice(int(vi[0]), int(vi[-1]) + 1)  # the VMAs touched (and any between)
+        kinds = lay.kind[span]
         real = ptes >= 2
-        ptes[real] |= 1
-        touched = _frame_of(ptes[real])
-        if ((vkind == _FILE) | (vkind == _SHMEM)).any():
+        np.bitwise_or(ptes, real, out=ptes)  # young, in place: no masked scatter
+        touched = _frame_of(ptes) if bool(real.all()) else _frame_of(ptes[real])
+        if ((kinds == _FILE) | (kinds == _SHMEM)).any():
             touched = unique(touched)  # a file mapped twice maps one frame twice
-        if new_frames:
-            fresh = np.concatenate(new_frames)
-            old = np.setdiff1d(touched, fresh)
+        old = np.setdiff1d(touched, np.concatenate(new_frames)) if new_frames else touched
+        flags = f.flags[old]
+        promote = (flags & (fr.REFERENCED | fr.ACTIVE | fr.MLOCKED)) == fr.REFERENCED
+        if (kinds == _HUGETLB).any():
+            promote &= f.kind[old] != fr.HUGETLB
+        self.counters["pgactivate"] += int(np.count_nonzero(promote))
+        if old is touched:
+            # No frame is new: one read and one write of the flags.
+            flags |= fr.REFERENCED
+            np.bitwise_or(flags, fr.ACTIVE, out=flags, where=promote)
+            f.flags[touched] = flags
         else:
-            old = touched
-        if len(old):
-            flags = f.flags[old]
-            promote = old[((flags & fr.REFERENCED) != 0) & ((flags & fr.ACTIVE) == 0)
-                          & ((flags & fr.MLOCKED) == 0) & (f.kind[old] != fr.HUGETLB)]
-            f.flags[promote] |= fr.ACTIVE
-            self.counters["pgactivate"] += len(promote)
-        f.flags[touched] |= fr.REFERENCED
+            f.flags[old[promote]] |= fr.ACTIVE
+            f.flags[touched] |= fr.REFERENCED
         f.last_access[touched] = self.tick
-        locked_vma = lay.locked[vi]
-        if locked_vma.any():
-            lf = _frame_of(ptes[real & locked_vma])
+        if lay.locked[span].any():
+            lf = _frame_of(ptes[real & lay.locked[vi]])
             f.flags[lf] |= fr.MLOCKED
             f.flags[lf] &= ~np.uint8(fr.ACTIVE)
-        task.pt.scatter(pages, ptes)
-        if unlock:
-            self._munlock(np.concatenate(unlock))
-
-        n_faults = int(faulted.sum())
-        n_major = int(major.sum())
-        result.major += n_major
-        result.minor += n_faults - n_major
-        info.minflt += n_faults - n_major
-        info.majflt += n_major
-        info.refaults += result.refaults
-        self.counters["pgfault"] += n_faults
-        self.counters["pgmajfault"] += n_major
-        return result
 
     def _fault_cache(self, task: _Task, pages: Int64Array, vi: Int64Array,
                      idx: Int64Array, ptes: Int64Array, major: BoolArray,
@@ -900,19 +988,24 @@ class Machine:
             return 0
         return math.ceil(self.swap.used / self.config.zram_ratio)
 
-    def _reserve(self, task: _Task, pages: Int64Array, write: bool, result: TouchResult) -> None:
-        """Make room for a fault: global reclaim below the low watermark, then the OOM killer."""
-        if self.free_pages() - 2 * len(pages) >= self.wmark_low:
-            return  # a touch takes at most two frames a page (read-in + copy)
+    def _reserve(self, task: _Task, pages: Int64Array, write: bool, result: TouchResult,
+                 most: int) -> bool:
+        """Make room for a fault: global reclaim below the low watermark, then the OOM killer.
+
+        ``most`` bounds the new frames the touch takes. Returns whether
+        anything was reclaimed or killed (page tables may have changed).
+        """
+        if most == 0 or self.free_pages() - most >= self.wmark_low:
+            return False
         need, protect = self._frames_needed(task, pages, write)
         if need == 0 or self.free_pages() - need >= self.wmark_low:
-            return
+            return False
         # The frames this touch relies on are not victims: they are about to be used.
         self._shrink(self.wmark_high + need - self.free_pages(), protect)
         while True:
             need, _protect = self._frames_needed(task, pages, write)
             if need == 0 or self.free_pages() - need >= self.wmark_min:
-                return
+                return True
             victim = self._oom_victim()
             if victim is None:
                 raise OutOfMemory("out of memory and no process to kill")

@@ -12,6 +12,7 @@ calls over that array, not a Python loop over processes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -23,11 +24,19 @@ LEAF_SIZE = 1 << LEAF_SHIFT  # entries per leaf, as a PTE page holds 512
 LEAF_MASK = LEAF_SIZE - 1
 
 
+def ascending(values: Int64Array) -> bool:
+    """True when values never decrease (one pass; sorting them again would change nothing)."""
+    return len(values) < 2 or bool((values[1:] >= values[:-1]).all())
+
+
 def unique(values: Int64Array) -> Int64Array:
-    """Sorted distinct values (np.unique hashes integers in numpy 2.x; sorting is faster here)."""
+    """Sorted distinct values (np.unique hashes integers in numpy 2.x; sorting is faster here).
+
+    Input already in order (a range, or pages a caller sorted) skips the sort.
+    """
     if len(values) < 2:
         return values.copy()
-    ordered = np.sort(values)
+    ordered = values if ascending(values) else np.sort(values)
     keep = np.empty(len(ordered), dtype=np.bool_)
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
@@ -141,6 +150,12 @@ class SparseTable:
             return len(self.leaves) / leaves  # an upper bound, cheaply
         return sum(1 for _ in self._leaves_in(first, count)) / leaves
 
+    def empty(self, first: int, count: int) -> bool:
+        """Whether every entry of [first, first+count) is 0 (visits only leaves that exist)."""
+        data = self.pool.data
+        return not any(data[self.leaves[leaf], lo:hi].any()
+                       for leaf, lo, hi, _pos in self._leaves_in(first, count))
+
     def nonzero(self, first: int, count: int) -> tuple[Int64Array, Int64Array]:
         """(pages, entries) of the non-zero entries of [first, first+count), sorted.
 
@@ -180,40 +195,72 @@ class SparseTable:
 
     def gather(self, pages: Int64Array) -> Int64Array:
         """Entries of arbitrary pages (any order)."""
-        out = np.zeros(len(pages), dtype=np.int64)
         if len(pages) == 0 or not self.leaves:
-            return out
-        rows = self._rows_of(pages >> LEAF_SHIFT)
-        have = rows >= 0
-        out[have] = self.pool.data[rows[have], pages[have] & LEAF_MASK]
-        return out
+            return np.zeros(len(pages), dtype=np.int64)
+        return self.gather_at(self.locate(pages))
 
     def scatter(self, pages: Int64Array, values: Int64Array) -> None:
         """Store entries of arbitrary distinct pages, allocating leaves for non-zero values."""
         if len(pages) == 0:
             return
-        leaves = pages >> LEAF_SHIFT
-        needed = unique(leaves[values != 0])
-        for leaf in needed.tolist():
-            if leaf not in self.leaves:
+        at = self.locate(pages)
+        if bool((at >= 0).all()):
+            self.scatter_at(at, values)
+            return
+        grow = (at < 0) & (values != 0)
+        if grow.any():
+            for leaf in unique(pages[grow] >> LEAF_SHIFT).tolist():
                 self.leaves[leaf] = self.pool.alloc_row()
-        rows = self._rows_of(leaves)
-        have = rows >= 0  # zeros into a missing leaf are already zeros
-        self.pool.data[rows[have], pages[have] & LEAF_MASK] = values[have]
+            at[grow] = self.locate(pages[grow])
+        have = at >= 0  # zeros into a missing leaf are already zeros
+        self.scatter_at(at[have], values[have])
+
+    def locate(self, pages: Int64Array) -> Int64Array:
+        """Where the pages' entries sit in the pool: flat positions into ``pool.data``
+        (row * LEAF_SIZE + column), negative for a page whose leaf does not exist.
+
+        Positions stay valid while no leaf of this table is released (the pool
+        may grow: rows keep their numbers), so a caller that reads and then
+        writes the same pages locates them once.
+        """
+        at: Int64Array = self._rows_of(pages >> LEAF_SHIFT) << LEAF_SHIFT
+        at |= pages & LEAF_MASK  # a missing leaf's row -1 keeps the position negative
+        return at
+
+    def gather_at(self, at: Int64Array) -> Int64Array:
+        """Entries at positions from :meth:`locate` (0 where negative), as int64."""
+        flat = self.pool.data.reshape(-1)
+        if len(at) == 0 or int(at.min()) >= 0:
+            return flat[at].astype(np.int64)
+        out = np.zeros(len(at), dtype=np.int64)
+        have = at >= 0
+        out[have] = flat[at[have]]
+        return out
+
+    def scatter_at(self, at: Int64Array, values: Int64Array) -> None:
+        """Store entries at positions from :meth:`locate`, every one of them non-negative."""
+        self.pool.data.reshape(-1)[at] = values
 
     def _rows_of(self, leaves: Int64Array) -> Int64Array:
-        if len(leaves) > 1 and bool((leaves[1:] >= leaves[:-1]).all()):
-            # Sorted (pages from nonzero() or a range): group without a sort.
-            starts = np.empty(len(leaves), dtype=np.bool_)
-            starts[0] = True
-            np.not_equal(leaves[1:], leaves[:-1], out=starts[1:])
-            uniq = leaves[starts]
-            inverse = np.cumsum(starts) - 1
-        else:
-            uniq, _first, inverse = unique_inverse(leaves)
-        rows = np.array([self.leaves.get(leaf, -1) for leaf in uniq.tolist()], dtype=np.int64)
-        out: Int64Array = rows[inverse]
+        """The pool row of each leaf (-1 for a missing leaf), one dict look-up per distinct leaf."""
+        if len(leaves) == 0:
+            return np.zeros(0, dtype=np.int64)
+        if ascending(leaves):
+            # Sorted (pages from nonzero(), a range, or sorted by the caller):
+            # runs of one leaf, found without a sort and repeated out.
+            starts = np.flatnonzero(leaves[1:] != leaves[:-1]) + 1
+            counts = np.subtract(np.append(starts, len(leaves)), np.append(0, starts))
+            rows = self._look_up(leaves[:1].tolist() + leaves[starts].tolist())
+            runs: Int64Array = np.repeat(rows, counts)
+            return runs
+        uniq, _first, inverse = unique_inverse(leaves)
+        out: Int64Array = self._look_up(uniq.tolist())[inverse]
         return out
+
+    def _look_up(self, leaves: list[int]) -> Int64Array:
+        """Rows of distinct leaves, -1 where missing (map: no Python-level loop per leaf)."""
+        return np.fromiter(map(self.leaves.get, leaves, repeat(-1)), dtype=np.int64,
+                           count=len(leaves))
 
     def items(self) -> tuple[Int64Array, Int64Array]:
         """(pages, entries) of every non-zero entry, sorted by page."""
