@@ -117,9 +117,36 @@ def _ops(count: int, op: Callable[[], object]) -> Callable[[None], None]:
     return run
 
 
-def _count_requests(log: Path, marker: str, before: int, ops: int) -> float:
-    lines = log.read_text(errors="replace").splitlines()
-    return sum(marker in line for line in lines[before:]) / ops
+def _count_requests(log: Path, marker: str, before: int, ops: int) -> dict[str, float]:
+    """Requests per op by type, from the debug log lines after ``before``.
+
+    ``marker`` precedes the request's name: libfuse's ``opcode: READ`` and
+    fakeproc's ``request read``.
+    """
+    counts: dict[str, float] = {}
+    for line in log.read_text(errors="replace").splitlines()[before:]:
+        if marker in line:
+            name = line.split(marker, 1)[1].split()[0].rstrip(",").upper()
+            counts[name] = counts.get(name, 0) + 1 / ops
+    return dict(sorted(counts.items()))
+
+
+def _requests_per_op(log: Path, marker: str, op: Callable[[], object]) -> dict[str, float]:
+    """Run ``op`` 20 times (after 3 untimed) and count the requests it sent."""
+    n = 20
+    for _ in range(3):
+        op()
+    time.sleep(0.2)
+    before = _log_lines(log)
+    for _ in range(n):
+        op()
+    time.sleep(0.2)  # the daemon's log is flushed per line; let it land
+    return _count_requests(log, marker, before, n)
+
+
+def _record_requests(fig: Figure, side: str, counts: dict[str, float]) -> None:
+    fig.extra[f"{side}_requests_per_op"] = round(sum(counts.values()), 2)
+    fig.extra[f"{side}_requests_by_type"] = {k: round(v, 2) for k, v in counts.items()}
 
 
 def _log_lines(log: Path) -> int:
@@ -182,23 +209,30 @@ def _c_baseline(ctx: Context, minifs: Path, status_fig: Figure, write_fig: Figur
         # Requests per op, from libfuse's debug output (slower, so a separate mount).
         log = ctx.workdir / "minifs-debug.log"
         with mounted([str(minifs), str(mnt), "-f", "-s", "-d"], mnt, "status", log):
-            n = 20
-            before = _log_lines(log)
-            for _ in range(n):
-                read_file(mnt / "status")
-            time.sleep(0.2)  # the daemon's stderr is flushed per line; let it land
-            status_fig.extra["c_requests_per_op"] = _count_requests(log, "opcode:", before, n)
-            before = _log_lines(log)
-            for _ in range(n):
-                write_file(mnt / "reclaim", b"file\n")
-            time.sleep(0.2)
-            write_fig.extra["c_requests_per_op"] = _count_requests(log, "opcode:", before, n)
+            _record_requests(status_fig, "c", _requests_per_op(
+                log, "opcode: ", lambda: read_file(mnt / "status")))
+            _record_requests(write_fig, "c", _requests_per_op(
+                log, "opcode: ", lambda: write_file(mnt / "reclaim", b"file\n")))
     except MountFailed as exc:
         status_fig.na = write_fig.na = f"C FUSE baseline: {exc}"
 
 
 def _ctl(mnt: Path, lines: list[str]) -> None:
     write_file(mnt / "sim" / "ctl", ("\n".join(lines) + "\n").encode())
+
+
+def _fakeproc_requests(ctx: Context, status_fig: Figure, write_fig: Figure) -> None:
+    """Requests per op, from --verbose's one log line per request (a separate, slower mount)."""
+    mnt = ctx.workdir / "fakeproc-verbose"
+    log = ctx.workdir / "fakeproc-verbose.log"
+    argv = [sys.executable, "-m", "fakeproc", "mount", str(mnt), "--foreground", "--verbose",
+            "--log", str(log)]
+    with mounted(argv, mnt, "sim/clock", ctx.workdir / "fakeproc-verbose.out"):
+        _ctl(mnt, [f"spawn {STATUS_PID} status"])
+        _record_requests(status_fig, "fakeproc", _requests_per_op(
+            log, "request ", lambda: read_file(mnt / str(STATUS_PID) / "status")))
+        _record_requests(write_fig, "fakeproc", _requests_per_op(
+            log, "request ", lambda: write_file(mnt / str(STATUS_PID) / "reclaim", b"file\n")))
 
 
 def _fakeproc_figures(ctx: Context, status_fig: Figure, write_fig: Figure,
@@ -247,6 +281,7 @@ def _fakeproc_figures(ctx: Context, status_fig: Figure, write_fig: Figure,
         _ctl(mnt, lines)
         smaps_fig.fakeproc = measure(lambda _s: read_file(mnt / str(VMAS_PID) / "smaps"),
                                      lambda: None, s.repeats, warmup=1)
+    _fakeproc_requests(ctx, status_fig, write_fig)
     try:
         binary = ctx.binaries.get("vmas") or kernel.compile_c(kernel.HERE / "c" / "vmas.c",
                                                               ctx.workdir)

@@ -25,6 +25,10 @@ def _plain(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+# One encoder for every line: json.dumps builds a new one per call when given options.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=_plain)
+
+
 class EventLog:
     """Bounded, append-only JSON-lines log with absolute byte offsets.
 
@@ -55,7 +59,7 @@ class EventLog:
         if clash:
             raise ValueError(f"reserved event keys: {sorted(clash)}")
         record = {"seq": self.seq + 1, "tick": tick, "type": type, **fields}
-        text = json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=_plain) + "\n"
+        text = _ENCODER.encode(record) + "\n"
         line = text.encode("ascii")
         self.seq += 1
         self._lines.append(line)

@@ -6,39 +6,23 @@ Mount options: ``default_permissions`` (the kernel checks modes and owners),
 fusermount3 helper unmounts if the daemon dies, even by SIGKILL), and
 ``allow_other`` on request (other users see the mount at all).
 
-SIGTERM and SIGINT end the main loop; the ``finally`` unmounts. The daemon
-reads nothing under its own mount point, and nothing of the real /proc while
-serving, so binding the mount over /proc elsewhere cannot deadlock it.
+SIGTERM and SIGINT end the main loop (see :mod:`.loop`); the ``finally``
+unmounts. The daemon reads nothing under its own mount point, and nothing of
+the real /proc while serving, so binding the mount over /proc elsewhere
+cannot deadlock it.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Callable
 
 import pyfuse3
-import trio
 
+from fakeproc.fs.loop import serve_requests
 from fakeproc.fs.operations import ProcOperations, mount_options
 
 log = logging.getLogger("fakeproc.fs")
-
-
-async def _serve_until_done() -> None:
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_terminate_on_signal)
-        await pyfuse3.main()
-        # The loop ended by an unmount: stop waiting for signals.
-        nursery.cancel_scope.cancel()
-
-
-async def _terminate_on_signal() -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            log.info("signal %d: unmounting", signum)
-            pyfuse3.terminate()
-            return
 
 
 def serve(operations: ProcOperations, mountpoint: str, *, allow_other: bool = False,
@@ -53,7 +37,7 @@ def serve(operations: ProcOperations, mountpoint: str, *, allow_other: bool = Fa
     try:
         if on_mounted is not None:
             on_mounted()
-        trio.run(_serve_until_done)
+        serve_requests()
     finally:
         pyfuse3.close(unmount=True)
         log.info("unmounted %s", mountpoint)

@@ -5,8 +5,9 @@ FakeprocError becomes its errno (via :func:`fakeproc.errors.errno_of`, the one
 mapping), and anything else is logged with its traceback and answered with
 EIO, so one bug costs one request, not the mount.
 
-pyfuse3 runs the handlers as trio tasks on one thread and none of them
-awaits, so each runs to completion without interleaving: no locks needed.
+The handlers run one request at a time on one thread (:mod:`.loop` drives
+pyfuse3's loop) and none of them awaits, so each runs to completion without
+interleaving: no locks needed.
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ class ProcOperations(pyfuse3.Operations):
         self.mount_ns = time.time_ns()
         self._handles: dict[int, Handle] = {}
         self._smaps = render.SmapsRenderer()  # re-formats only VMAs that changed
+        self._renderings: dict[tuple[Callable[..., bytes], int | None], bytes] = {}
+        self._rendered_version = -1
         self._next_fh = 1
         self._events_size = 0
         self._events_mtime_ns = self.mount_ns
@@ -343,12 +346,29 @@ class ProcOperations(pyfuse3.Operations):
             renderer = PID_RENDERERS[entry.name]
             if renderer is render.render_smaps:
                 return self._smaps.render(self.machine, pid)
-            return renderer(self.machine, pid)
+            return self._rendered((renderer, pid), lambda: renderer(self.machine, pid))
         if entry.source == "clock":
             return f"{self.machine.tick}\n".encode()
         if entry.source == "error":
             return _error_text(self.controller.last_error)
-        return GLOBAL_RENDERERS[entry.name](self.machine)
+        global_renderer = GLOBAL_RENDERERS[entry.name]
+        return self._rendered((global_renderer, None), lambda: global_renderer(self.machine))
+
+    def _rendered(self, key: tuple[Callable[..., bytes], int | None],
+                  render_now: Callable[[], bytes]) -> bytes:
+        """A renderer's bytes, formatted once per machine version.
+
+        Renderers are pure functions of the machine, and every change to it
+        bumps ``machine.version``: readers that poll an idle machine (``top``,
+        ``ps``, a monitor re-reading status) get the text of the last change.
+        """
+        if self._rendered_version != self.machine.version:
+            self._rendered_version = self.machine.version
+            self._renderings.clear()
+        data = self._renderings.get(key)
+        if data is None:
+            data = self._renderings[key] = render_now()
+        return data
 
     @_handler
     async def write(self, fh: int, off: int, buf: bytes) -> int:
@@ -381,16 +401,16 @@ class ProcOperations(pyfuse3.Operations):
 
     @_handler
     async def flush(self, fh: int) -> None:
-        # close(2) of a sim/ctl fd runs an unfinished last line; its error is
-        # what close returns (shells ignore it; sim/error still records it).
-        handle = self._handles.get(fh)
-        if handle is not None and handle.node.entry.source == "ctl":
-            rest = handle.lines.take_rest()
-            if rest:
-                self._run_ctl(handle, rest + b"\n")
+        # ENOSYS once, and the kernel sends no FLUSH again on this mount: every
+        # close(2) saves a round trip, as procfs, whose close never fails.
+        # sim/ctl's unfinished last line runs at release instead.
+        raise pyfuse3.FUSEError(errno.ENOSYS)
 
     @_handler
     async def release(self, fh: int) -> None:
+        # The last close of a sim/ctl fd runs its unfinished last line. The
+        # kernel queues RELEASE before close(2) returns, so the closer's next
+        # request sees the line done.
         handle = self._handles.pop(fh, None)
         if handle is not None and handle.node.entry.source == "ctl":
             rest = handle.lines.take_rest()

@@ -16,6 +16,7 @@ over /proc.
 
 from __future__ import annotations
 
+import functools
 import stat
 from dataclasses import dataclass
 from typing import Literal
@@ -53,7 +54,7 @@ class Entry:
     def writable(self) -> bool:
         return self.source in ("reclaim", "clear_refs", "oom_score_adj", "comm", "ctl")
 
-    @property
+    @functools.cached_property
     def st_mode(self) -> int:
         if self.is_link:
             return stat.S_IFLNK | self.mode
@@ -164,6 +165,8 @@ def pid_inode(pid: int) -> int:
     return pid << PID_SHIFT
 
 
+# Every request decodes an inode; the few a busy client uses are kept.
+@functools.lru_cache(maxsize=4096)
 def node_of(inode: int) -> Node | None:
     """Decode an inode number; None when it names nothing (it may still need a live pid)."""
     if inode == ROOT_INODE:

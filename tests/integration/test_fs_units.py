@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Coroutine
+from typing import Any
+
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -9,6 +13,7 @@ from hypothesis import strategies as st
 from fakeproc.errors import InvalidArgument
 from fakeproc.fs import registry, tree
 from fakeproc.fs.handles import LineBuffer, Snapshot, check_pagemap_window
+from fakeproc.fs.loop import ClosedResourceError, Driver
 
 
 @pytest.mark.parametrize(("name", "pid"), [
@@ -131,3 +136,25 @@ def test_a_stale_pid_file_never_names_a_live_stranger() -> None:
     stale = registry.DaemonRecord(pid=1, start_ticks=-1, mountpoint="/x")
     assert not stale.is_running()
     assert not registry.DaemonRecord(pid=2**22 + 1, start_ticks=0, mountpoint="/x").is_running()
+
+
+def _finish(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that must not suspend, as the loop driver does."""
+    with pytest.raises(StopIteration):
+        coroutine.send(None)
+
+
+def test_the_loop_driver_serves_a_waiting_request_and_stops_when_told() -> None:
+    fuse_r, fuse_w = os.pipe()  # stands in for /dev/fuse
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK)
+    try:
+        driver = Driver(wake_r)
+        os.write(fuse_w, b"request")
+        _finish(driver.wait_readable(fuse_r))  # a request is waiting: no blocking
+        os.write(wake_w, b"\x0f")  # a signal came, and its handler ended the loop
+        driver.notify_closing(fuse_r)
+        with pytest.raises(ClosedResourceError):
+            driver.wait_readable(fuse_r).send(None)
+    finally:
+        for fd in (fuse_r, fuse_w, wake_r, wake_w):
+            os.close(fd)

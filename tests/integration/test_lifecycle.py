@@ -181,6 +181,58 @@ def test_control_lines_cut_across_writes_and_a_last_line_at_close(fakeproc_mount
     assert bad.returncode == 1 and "line 1: spawn" in bad.stderr
 
 
+def test_an_unfinished_control_line_runs_once_at_the_last_close(fakeproc_mount: Mount) -> None:
+    m = fakeproc_mount
+    # printf >&3 closes its own copy of fd 3 first: the line waits for the last close.
+    done = shell('exec 3>"$M/sim/ctl"; printf "spawn 9 late" >&3; '
+                 'test ! -e "$M/9" || exit 5; exec 3>&-; test -d "$M/9"', m.path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert m.read("sim/events").count('"command":"spawn 9 late"') == 1
+
+
+def test_a_bad_unfinished_control_line_is_told_by_sim_error(fakeproc_mount: Mount) -> None:
+    m = fakeproc_mount
+    # Shells ignore close(2)'s errors, and the mount reports none: sim/error says it.
+    done = shell('printf "spawn 5 a\\nspawn 5 again" > "$M/sim/ctl"', m.path)
+    assert done.returncode == 0
+    assert Path(m.path, "5").is_dir()
+    assert poll(lambda: "line 2: spawn" in m.read("sim/error"))
+
+
+def test_a_write_error_reaches_sh_echo(fakeproc_mount: Mount) -> None:
+    m = fakeproc_mount
+    _scene(m)
+    done = shell('echo bogus > "$M/100/reclaim"', m.path)
+    assert done.returncode != 0 and "I/O error" in done.stderr  # dash's word for any errno
+    bad = shell('echo "bogus 1" > "$M/sim/ctl"', m.path, shell_name="bash")
+    assert "write error: Invalid argument" in bad.stderr
+
+
+def test_status_shows_each_change_and_nothing_stale(fakeproc_mount: Mount) -> None:
+    m = fakeproc_mount
+    _scene(m)
+
+    def rss_kib() -> int:
+        line = next(x for x in m.read("100/status").splitlines() if x.startswith("VmRSS:"))
+        return int(line.split()[1])
+
+    assert rss_kib() == rss_kib() == SIZE >> 10
+    m.write("100/reclaim", "anon")
+    assert rss_kib() == 0
+    m.ctl(f"touch 100 {ADDR:#x} 4096 write")
+    assert rss_kib() == 4
+
+
+def test_sigterm_unmounts_cleanly(fakeproc_factory: MountFactory) -> None:
+    m = fakeproc_factory()
+    daemon = _daemon(m)
+    os.kill(daemon.pid, signal.SIGTERM)
+    assert poll(lambda: not daemon.is_running())
+    # The pid file goes only on the daemon's own way out (not a kill or auto_unmount).
+    assert registry.read_record(str(m.path)) is None
+    assert registry.mount_type(str(m.path)) is None
+
+
 def _load(m: Mount, clients: int, rounds: int) -> None:
     for pid in range(100, 100 + clients):
         _scene(m, pid)
