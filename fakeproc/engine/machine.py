@@ -1178,11 +1178,13 @@ class Machine:
         if mode not in ("file", "anon", "all"):
             raise InvalidArgument(f"reclaim mode {mode!r}")
         task = self._task(pid)
-        self._note_peak(task)
         result = ReclaimResult()
-        for vma in list(task.info.vmas):
-            if (mode == "file" and not vma.has_file) or (mode == "anon" and vma.has_file):
-                continue
+        vmas = [v for v in task.info.vmas
+                if mode == "all" or (mode == "file") == v.has_file]
+        if not vmas:
+            return result  # nothing of the type: nothing changes, caches stay valid
+        self._note_peak(task)
+        for vma in vmas:
             self._reclaim_vma(task, vma, vma.start, vma.end, "reclaim", result)
         self._after_swapout(task)
         self._changed()
