@@ -22,10 +22,12 @@ import hashlib
 import math
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import (
     AlreadyExists,
@@ -36,7 +38,7 @@ from ..errors import (
 )
 from . import frames as fr
 from .frames import Frames, Swap
-from .tables import LeafPool, SparseTable, unique, unique_inverse
+from .tables import LEAF_MASK, LEAF_SHIFT, LeafPool, SparseTable, unique, unique_inverse
 from .types import (
     KINDS,
     PAGE_SHIFT,
@@ -194,16 +196,40 @@ class _Task:
         self.cached_layout = None
 
 
-def _segment_sums(values: Int64Array, bounds: Int64Array, n: int) -> Int64Array:
-    """Sums of values[bounds[i]:bounds[i+1]] for i < n (bounds has n+1 items)."""
-    out = np.zeros(n, dtype=np.int64)
-    if len(values) == 0 or n == 0:
-        return out
-    starts = bounds[:-1]
-    nonempty = bounds[1:] > starts
-    if nonempty.any():
-        out[nonempty] = np.add.reduceat(values, starts[nonempty])
+def _pages_at(leaves: Int64Array, at: Int64Array) -> Int64Array:
+    """Page numbers of positions in a table's leaf_block() (ravelled)."""
+    out: Int64Array = (leaves[at >> LEAF_SHIFT] << LEAF_SHIFT) | (at & LEAF_MASK)
     return out
+
+
+def _sum_per_vma(sums: dict[str, Int64Array], starts: Int64Array, pages: Int64Array,
+                 figures: Iterator[tuple[str, npt.NDArray[Any]]]) -> None:
+    """Fill ``sums[field]`` (zeros on entry) with the per-VMA sums of each field's values.
+
+    ``pages`` are sorted and each lies in a VMA (check_invariants), so VMA
+    i's pages are [bounds[i], bounds[i+1]) and its sum is a difference of
+    running totals: a few whole-array numpy calls per field, whatever the
+    VMA count.
+    """
+    bounds = np.append(np.searchsorted(pages, starts), len(pages))
+    running = np.zeros(len(pages) + 1, dtype=np.int64)
+    at_bounds = np.empty(len(bounds), dtype=np.int64)
+    for name, per_page in figures:
+        if not per_page.any():
+            continue  # often: no hugetlb, nothing shared, no file pages
+        np.cumsum(per_page, dtype=np.int64, out=running[1:])
+        np.take(running, bounds, out=at_bounds)
+        total = sums[name]
+        np.subtract(at_bounds[1:], at_bounds[:-1], out=total)
+        if name in _SMAPS_PAGE_COUNTS:
+            total *= PAGE_SIZE
+
+
+def _sum_into(out: Int64Array, first: Int64Array, *rest: Int64Array) -> None:
+    """out = first + sum(rest), element-wise, with no temporaries."""
+    np.copyto(out, first)
+    for more in rest:
+        out += more
 
 
 class Machine:
@@ -1500,63 +1526,73 @@ class Machine:
         return cached
 
     def _smaps(self, task: _Task) -> SmapsCounts:
+        lay = task.layout
+        # One block holds every field, and each op writes into it: no
+        # temporaries of VMA length per field.
+        out = np.zeros((len(SmapsCounts.FIELDS), len(lay.start)), dtype=np.int64)
+        sums = dict(zip(SmapsCounts.FIELDS, out, strict=True))
+        leaves, block = task.pt.leaf_block()
+        ptes = block.ravel()
+        at = np.flatnonzero(ptes >= 2)  # the zero page (1) counts in nothing
+        _sum_per_vma(sums, lay.start, _pages_at(leaves, at),
+                     self._frame_figures(ptes[at].astype(np.int64)))
+        at = np.flatnonzero(ptes < 0)
+        if len(at):
+            _sum_per_vma(sums, lay.start, _pages_at(leaves, at),
+                         self._swap_figures(ptes[at].astype(np.int64)))
+        # Every page with a real frame is anon, file, shmem or hugetlb.
+        _sum_into(sums["rss"], sums["shared_clean"], sums["shared_dirty"],
+                  sums["private_clean"], sums["private_dirty"])
+        _sum_into(sums["pss"], sums["pss_anon"], sums["pss_file"], sums["pss_shmem"])
+        self._add_shmem_swap_bytes(sums["swap"], lay)
+        np.multiply(sums["pss"], lay.locked, out=sums["locked"])
+        return SmapsCounts(**sums)
+
+    def _frame_figures(self, ptes: Int64Array) -> Iterator[tuple[str, npt.NDArray[Any]]]:
+        """(smaps field, what each PTE adds to it) for PTEs of real frames.
+
+        Page counts come as masks (bytes once per VMA); one field at a time,
+        so a huge process holds one extra per-page array, not one per field.
+        """
         f = self.frames
-        vmas = task.info.vmas
-        n = len(vmas)
-        counts = SmapsCounts.zeros(n)
-        if n == 0:
-            return counts
-        starts = task.layout.start
-        pages, ptes = task.pt.items()
-        bounds = np.searchsorted(pages, np.append(starts, np.iinfo(np.int64).max))
-        bounds[-1] = len(pages)
-        # Each VMA's slice of pages lies in [starts[i], ends[i]) by construction.
-        real = ptes >= 2
-        kind = np.zeros(len(ptes), dtype=np.uint8)
-        mc = np.zeros(len(ptes), dtype=np.int64)
-        flags = np.zeros(len(ptes), dtype=np.uint8)
-        frames = _frame_of(ptes[real])
-        kind[real] = f.kind[frames]
-        mc[real] = f.mapcount[frames]
-        flags[real] = f.flags[frames]
-        normal = real & (kind != fr.HUGETLB)
-        page = np.int64(PAGE_SIZE)
-        pss = np.where(normal, _PAGE_PSS // np.maximum(mc, 1), 0)
-        dirty = normal & ((flags & fr.DIRTY) != 0)
-        shared = normal & (mc >= 2)
+        frames = _frame_of(ptes)
+        kind = f.kind[frames]
+        mapcount = f.mapcount[frames]
+        huge = kind == _HUGETLB
+        normal = ~huge  # hugetlb pages count only in the *_Hugetlb lines
+        dirty = ((f.flags[frames] & fr.DIRTY) != 0) & normal
+        shared = mapcount >= 2
+        pss = np.where(normal, _PAGE_PSS // np.maximum(mapcount, 1), 0)
+        yield "pss_dirty", np.where(dirty, pss, 0)
+        yield "pss_anon", np.where(kind == _ANON, pss, 0)
+        yield "pss_file", np.where(kind == _FILE, pss, 0)
+        yield "pss_shmem", np.where(kind == _SHMEM, pss, 0)
+        yield "shared_clean", normal & shared & ~dirty
+        yield "shared_dirty", shared & dirty
+        yield "private_clean", normal & ~shared & ~dirty
+        yield "private_dirty", ~shared & dirty
+        yield "referenced", normal & ((ptes & 1) == 1)
+        yield "anonymous", kind == _ANON
+        yield "shared_hugetlb", huge & shared
+        yield "private_hugetlb", huge & ~shared
 
-        def seg(values: Int64Array) -> Int64Array:
-            return _segment_sums(values.astype(np.int64), bounds, n)
+    def _swap_figures(self, ptes: Int64Array) -> Iterator[tuple[str, npt.NDArray[Any]]]:
+        """(smaps field, what each PTE adds to it) for swap entries."""
+        yield "swap", np.ones(len(ptes), dtype=np.bool_)
+        yield "swap_pss", _PAGE_PSS // np.maximum(self.swap.count[-ptes - 1], 1)
 
-        counts.rss = seg(normal * page)
-        counts.pss = seg(pss)
-        counts.pss_dirty = seg(np.where(dirty, pss, 0))
-        counts.pss_anon = seg(np.where(kind == fr.ANON, pss, 0))
-        counts.pss_file = seg(np.where(kind == fr.FILE, pss, 0))
-        counts.pss_shmem = seg(np.where(kind == fr.SHMEM, pss, 0))
-        counts.shared_clean = seg((shared & ~dirty) * page)
-        counts.shared_dirty = seg((shared & dirty) * page)
-        counts.private_clean = seg((normal & ~shared & ~dirty) * page)
-        counts.private_dirty = seg((normal & ~shared & dirty) * page)
-        counts.referenced = seg((normal & ((ptes & 1) == 1)) * page)
-        counts.anonymous = seg((kind == fr.ANON) * page)
-        swapped = ptes < 0
-        sc = np.zeros(len(ptes), dtype=np.int64)
-        sc[swapped] = self.swap.count[-ptes[swapped] - 1]
-        counts.swap = seg(swapped * page)
-        counts.swap_pss = seg(np.where(swapped, _PAGE_PSS // np.maximum(sc, 1), 0))
-        huge = real & (kind == fr.HUGETLB)
-        counts.shared_hugetlb = seg((huge & (mc >= 2)) * page)
-        counts.private_hugetlb = seg((huge & (mc < 2)) * page)
-        locked = task.layout.locked
-        counts.locked = np.where(locked, counts.pss, 0)
-        for i, v in enumerate(vmas):
-            if v.kind == "shmem":
-                base = v.offset >> PAGE_SHIFT
-                idx, entries = self._objects[v.object_id].table.items()
-                inside = (idx >= base) & (idx < base + (v.size >> PAGE_SHIFT))
-                counts.swap[i] += int((entries[inside] <= -2).sum()) * PAGE_SIZE
-        return counts
+    def _add_shmem_swap_bytes(self, swap: Int64Array, lay: _Layout) -> None:
+        """Add to each shmem VMA's Swap its object's swapped pages within its range."""
+        shmem = np.flatnonzero(lay.kind == _SHMEM)
+        # One pass per object, not per VMA: the VMAs of an object count their
+        # ranges in its sorted swapped indices at once.
+        for oid in unique(lay.oid[shmem]).tolist():
+            idx, entries = self._objects[oid].table.items()
+            swapped = idx[entries <= -2]
+            vmas = shmem[lay.oid[shmem] == oid]
+            first, end = lay.start[vmas] + lay.base[vmas], lay.end[vmas] + lay.base[vmas]
+            counts = np.searchsorted(swapped, end) - np.searchsorted(swapped, first)
+            swap[vmas] += counts * PAGE_SIZE
 
     def memory(self, pid: int) -> ProcessMemory:
         cached = self._views.get(("memory", pid))
@@ -1567,8 +1603,9 @@ class Machine:
     def _memory(self, task: _Task) -> ProcessMemory:
         info = task.info
         f = self.frames
-        _pages, ptes = task.pt.items()
-        frames = _frame_of(ptes[ptes >= 2])
+        _leaves, block = task.pt.leaf_block()  # no page numbers needed
+        ptes = block.ravel()
+        frames = _frame_of(ptes[ptes >= 2].astype(np.int64))
         kind = f.kind[frames]
         rss_anon = int((kind == fr.ANON).sum())
         rss_file = int((kind == fr.FILE).sum())
@@ -1740,6 +1777,12 @@ class Machine:
 
 _ANON, _FILE, _SHMEM, _HUGETLB = (fr.ANON, fr.FILE, fr.SHMEM, fr.HUGETLB)
 _KIND_CODE = {"anon": _ANON, "file": _FILE, "shmem": _SHMEM, "hugetlb": _HUGETLB}
+
+# The smaps fields given per page as masks (the rest are fixed point).
+_SMAPS_PAGE_COUNTS = (
+    "shared_clean", "shared_dirty", "private_clean", "private_dirty", "referenced",
+    "anonymous", "shared_hugetlb", "private_hugetlb", "swap",
+)
 
 _EVENT_COUNTERS = (
     "pgpgin", "pgpgout", "pswpin", "pswpout", "pgactivate", "pgdeactivate", "pgfault",

@@ -294,6 +294,16 @@ class SparseTable:
         return Window(self.pool, rows, have if n_have < n_leaves else None,
                       first & LEAF_MASK, count)
 
+    def leaf_block(self) -> tuple[Int64Array, npt.NDArray[np.int32]]:
+        """(the leaf numbers, sorted; a copy of their rows of entries, in that order).
+
+        For a caller that wants only some entries of the whole table: masking
+        the raw rows first is cheaper than :meth:`items` and then filtering.
+        """
+        order = sorted(self.leaves)
+        block = self.pool.data[[self.leaves[leaf] for leaf in order]]
+        return np.asarray(order, dtype=np.int64), block
+
     def release_empty(self, first: int, count: int) -> None:
         """Give back leaves in the range that hold nothing any more (munmap's free_pgtables)."""
         for leaf, _lo, _hi, _pos in list(self._leaves_in(first, count)):
