@@ -570,11 +570,21 @@ class Machine:
         self._munlock(unlocked)
 
     def _free_private(self, frames: Int64Array) -> None:
-        """Free anon/hugetlb frames nobody maps, dropping them from the swap cache."""
+        """Free anon/hugetlb frames nobody maps, dropping them from the swap cache.
+
+        A frame whose swap slot a swap entry still holds stays in the swap
+        cache, unmapped, as the kernel keeps it (free_swap_cache gives up on a
+        page that is still swapped): the entry's next fault is then a minor
+        one. It goes when the last entry does (_zap) or to global reclaim.
+        """
         if len(frames) == 0:
             return
-        slots = self.frames.slot[frames]
-        slots = slots[slots >= 0].astype(np.int64)
+        slots = self.frames.slot[frames].astype(np.int64)
+        held = slots >= 0
+        held[held] = self.swap.count[slots[held]] > 0
+        if held.any():
+            frames, slots = frames[~held], slots[~held]
+        slots = slots[slots >= 0]
         self.swap.frame[slots] = -1
         self.frames.release(frames)
         self.swap.release_unreferenced(slots)

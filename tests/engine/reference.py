@@ -395,12 +395,21 @@ class RefMachine:
             pte = proc.ptes.pop(vpn)
             if not pte.present:
                 self._slot_ref(pte.slot, -1)
+                # free_swap_and_cache: the last entry of a slot takes its
+                # cached page along, if nobody maps it.
+                cached = self.slot_cache.get(pte.slot)
+                if (cached is not None and self.slot_refs.get(pte.slot, 0) <= 0
+                        and self.mapcount(cached) == 0):
+                    self._free_frame(cached)
             elif not pte.zero:
                 self._after_unmap(pte.frame)
 
     def _after_unmap(self, frame: int) -> None:
         """A mapping of ``frame`` went away: anon and hugetlb frames die with their last map."""
-        if self.frames[frame].kind in ("anon", "hugetlb") and self.mapcount(frame) == 0:
+        seen = self.frames[frame]
+        if seen.kind in ("anon", "hugetlb") and self.mapcount(frame) == 0:
+            if seen.slot >= 0 and self.slot_refs.get(seen.slot, 0) > 0:
+                return  # CHOICE (free_swap_cache): still swapped, it stays in the swap cache
             self._free_frame(frame)
 
     def _reap_objects(self) -> None:

@@ -73,18 +73,37 @@ def test_reclaim_in_parent_after_cow(world: World, dialect: str) -> None:
         assert m.vmstat()["pswpout"] == 8
 
 
+def test_swap_cache_page_left_by_a_copy_serves_the_other_entry(world: World) -> None:
+    """The frame a copy on write left in the swap cache is the parent's next fault:
+    minor, no swap-in. It goes once no entry holds its slot (the parent's exit)."""
+    m = forked(world, "v2")
+    m.reclaim(100, "anon")
+    m.touch(101, ADDR, pages(4), write=True)  # the child copies 4 pages
+    done = m.touch(100, ADDR, pages(4))
+    assert (done.major, done.minor) == (0, 4)  # swap-cache hits
+    assert m.vmstat()["pswpin"] == 0
+    m.exit(101)
+    assert m.meminfo().swap_cached == 32  # the parent's entries and mappings hold them
+    total = m.meminfo().total
+    m.exit(100)
+    info = m.meminfo()
+    assert (info.swap_cached, m.swap_used_pages()) == (0, 0)
+    assert info.free == total - info.page_tables
+
+
 def test_child_write_after_v2_reclaim(world: World) -> None:
     """After v2 unmapped the shared pages from the parent, the child maps each frame
     alone, but the parent's swap entries still need the slots' contents: a child's
-    write copies the page (as do_wp_page) and the old frame, mapped by no one, goes."""
+    write copies the page (as do_wp_page), and the old frame, mapped by no one, stays
+    in the swap cache while the parent's entry holds its slot (free_swap_cache)."""
     m = forked(world, "v2")
     m.reclaim(100, "anon")
     free = m.meminfo().free
     before = m.pagemap(101, ADDR // 4096, 4, privileged=True).tolist()
     m.touch(101, ADDR, pages(4), write=True)
     after = m.pagemap(101, ADDR // 4096, 4, privileged=True).tolist()
-    assert m.meminfo().free == free  # 4 copies made, 4 old frames freed
-    assert m.meminfo().swap_cached == 28  # the 4 written pages' old frames left
+    assert m.meminfo().free == free - 4  # 4 copies made, the old frames kept
+    assert m.meminfo().swap_cached == 32  # the 4 written pages' old frames too
     assert m.memory(100).vm_swap == 32 and m.swap_used_pages() == 32
     assert kib(m.smaps(101), "private_dirty") >= 16
     assert all(a != b for a, b in zip(after, before, strict=True))  # new frames
