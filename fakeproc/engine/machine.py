@@ -22,7 +22,6 @@ import hashlib
 import math
 import re
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -198,38 +197,103 @@ class _Task:
 
 def _pages_at(leaves: Int64Array, at: Int64Array) -> Int64Array:
     """Page numbers of positions in a table's leaf_block() (ravelled)."""
+    if len(leaves) and int(leaves[-1] - leaves[0]) == len(leaves) - 1:
+        return at + (int(leaves[0]) << LEAF_SHIFT)  # leaves side by side: one offset for all
     out: Int64Array = (leaves[at >> LEAF_SHIFT] << LEAF_SHIFT) | (at & LEAF_MASK)
     return out
 
 
-def _sum_per_vma(sums: dict[str, Int64Array], starts: Int64Array, pages: Int64Array,
-                 figures: Iterator[tuple[str, npt.NDArray[Any]]]) -> None:
-    """Fill ``sums[field]`` (zeros on entry) with the per-VMA sums of each field's values.
+@dataclass(frozen=True)
+class _Runs:
+    """Sorted pages grouped by the VMA each lies in (each lies in one: check_invariants).
 
-    ``pages`` are sorted and each lies in a VMA (check_invariants), so VMA
-    i's pages are [bounds[i], bounds[i+1]) and its sum is a difference of
-    running totals: a few whole-array numpy calls per field, whatever the
-    VMA count.
+    Only VMAs that have pages have a run, so a process of many VMAs, most
+    of them empty, costs what its pages cost plus one zero-filled row per sum.
     """
-    bounds = np.append(np.searchsorted(pages, starts), len(pages))
-    running = np.zeros(len(pages) + 1, dtype=np.int64)
-    at_bounds = np.empty(len(bounds), dtype=np.int64)
-    for name, per_page in figures:
-        if not per_page.any():
-            continue  # often: no hugetlb, nothing shared, no file pages
-        np.cumsum(per_page, dtype=np.int64, out=running[1:])
-        np.take(running, bounds, out=at_bounds)
-        total = sums[name]
-        np.subtract(at_bounds[1:], at_bounds[:-1], out=total)
-        if name in _SMAPS_PAGE_COUNTS:
-            total *= PAGE_SIZE
+
+    n_vmas: int
+    n_pages: int
+    vmas: Int64Array  # the VMAs with pages, ascending
+    first: Int64Array | None  # where each one's run starts among the pages; None: a page each
+
+    @classmethod
+    def of(cls, starts: Int64Array, pages: Int64Array) -> _Runs:
+        if len(pages) <= len(starts):
+            # Fewer pages than VMAs: a binary search per page is the cheaper side.
+            vma_of = np.searchsorted(starts, pages, side="right") - 1
+            new = np.empty(len(pages), dtype=np.bool_)
+            new[:1] = True
+            np.not_equal(vma_of[1:], vma_of[:-1], out=new[1:])
+            first = np.flatnonzero(new)
+            vmas: Int64Array = vma_of if len(first) == len(pages) else vma_of[first]
+        else:
+            bounds = np.searchsorted(pages, starts)
+            vmas = np.flatnonzero(np.diff(bounds, append=len(pages)))
+            first = bounds[vmas]
+        return cls(len(starts), len(pages), vmas, None if len(first) == len(pages) else first)
+
+    def per_vma(self, per_page: npt.NDArray[Any] | None, scale: int) -> Int64Array:
+        """Each VMA's sum of ``per_page`` (None: 1 a page) times scale; 0 where it has no pages."""
+        sums: Int64Array | int
+        if self.first is None:  # nothing to add up
+            sums = scale if per_page is None else np.multiply(per_page, scale, dtype=np.int64)
+        elif per_page is None:
+            sums = np.diff(self.first, append=self.n_pages) * scale
+        else:
+            sums = np.add.reduceat(per_page, self.first, dtype=np.int64) * scale
+        if len(self.vmas) == self.n_vmas and not isinstance(sums, int):
+            return sums
+        out = np.zeros(self.n_vmas, dtype=np.int64)
+        out[self.vmas] = sums
+        return out
 
 
-def _sum_into(out: Int64Array, first: Int64Array, *rest: Int64Array) -> None:
-    """out = first + sum(rest), element-wise, with no temporaries."""
-    np.copyto(out, first)
-    for more in rest:
-        out += more
+def _smaps_frame_classes() -> tuple[tuple[str, bool, BoolArray, int], ...]:
+    """(field, weighted by Pss rather than counted in bytes, the page classes it sums,
+    the same as bits).
+
+    A class code is a present page's frame kind (1..4) | _DIRTY_CLASS if
+    dirty | _SHARED_CLASS if mapped twice or more | _YOUNG_CLASS if its PTE
+    was accessed. Hugetlb pages count only in the *_Hugetlb lines.
+    """
+    code = np.arange(_N_CLASSES)
+    kind = code & _KIND_CLASS_MASK
+    huge = kind == fr.HUGETLB
+    normal = ~huge
+    dirty = ((code & _DIRTY_CLASS) != 0) & normal
+    shared = (code & _SHARED_CLASS) != 0
+    young = (code & _YOUNG_CLASS) != 0
+    fields = (
+        ("rss", False, normal), ("pss", True, normal), ("pss_dirty", True, dirty),
+        ("pss_anon", True, kind == fr.ANON), ("pss_file", True, kind == fr.FILE),
+        ("pss_shmem", True, kind == fr.SHMEM),
+        ("shared_clean", False, normal & shared & ~dirty), ("shared_dirty", False, shared & dirty),
+        ("private_clean", False, normal & ~shared & ~dirty),
+        ("private_dirty", False, ~shared & dirty),
+        ("referenced", False, normal & young), ("anonymous", False, kind == fr.ANON),
+        ("shared_hugetlb", False, huge & shared), ("private_hugetlb", False, huge & ~shared),
+    )
+    return tuple((name, weighted, classes, _class_bits(classes))
+                 for name, weighted, classes in fields)
+
+
+def _class_bits(classes: BoolArray) -> int:
+    """A set of page classes as the bits of an int (a cheap & with what is present)."""
+    return sum(1 << c for c in np.flatnonzero(classes).tolist())
+
+
+def _weighted_sum(runs: _Runs, mask: BoolArray | None, weights: npt.NDArray[Any] | None,
+                  scale: int) -> Int64Array:
+    """Per-VMA sums over the pages in mask (None: all) of weights (None: scale a page)."""
+    if weights is None:
+        return runs.per_vma(mask, scale)
+    return runs.per_vma(weights if mask is None else np.where(mask, weights, 0), 1)
+
+
+_KIND_CLASS_MASK, _DIRTY_CLASS, _SHARED_CLASS, _YOUNG_CLASS = 7, 8, 16, 32
+_N_CLASSES = 64
+_SHARED_BITS = _class_bits((np.arange(_N_CLASSES) & _SHARED_CLASS) != 0)
+_SMAPS_FRAME_CLASSES = _smaps_frame_classes()
 
 
 class Machine:
@@ -1529,7 +1593,8 @@ class Machine:
         return sum(v.size for v in info.vmas) >> PAGE_SHIFT
 
     def smaps(self, pid: int) -> SmapsCounts:
-        """Per-VMA smaps figures (callers must not modify the arrays: they are shared)."""
+        """Per-VMA smaps figures, in read-only arrays: they are shared with every caller
+        until the state changes, and fields that come out equal are one array."""
         cached = self._views.get(("smaps", pid))
         if cached is None:
             cached = self._views[("smaps", pid)] = self._smaps(self._task(pid))
@@ -1537,59 +1602,80 @@ class Machine:
 
     def _smaps(self, task: _Task) -> SmapsCounts:
         lay = task.layout
-        # One block holds every field, and each op writes into it: no
-        # temporaries of VMA length per field.
-        out = np.zeros((len(SmapsCounts.FIELDS), len(lay.start)), dtype=np.int64)
-        sums = dict(zip(SmapsCounts.FIELDS, out, strict=True))
+        zeros = np.zeros(len(lay.start), dtype=np.int64)
+        # Fields often come out equal (Rss = Private_Dirty = Anonymous in an
+        # anon process): equal fields share one array, and zero fields the
+        # zeros, so a process of many VMAs allocates a few rows, not 17.
+        sums = dict.fromkeys(SmapsCounts.FIELDS, zeros)
         leaves, block = task.pt.leaf_block()
         ptes = block.ravel()
         at = np.flatnonzero(ptes >= 2)  # the zero page (1) counts in nothing
-        _sum_per_vma(sums, lay.start, _pages_at(leaves, at),
-                     self._frame_figures(ptes[at].astype(np.int64)))
-        at = np.flatnonzero(ptes < 0)
         if len(at):
-            _sum_per_vma(sums, lay.start, _pages_at(leaves, at),
-                         self._swap_figures(ptes[at].astype(np.int64)))
-        # Every page with a real frame is anon, file, shmem or hugetlb.
-        _sum_into(sums["rss"], sums["shared_clean"], sums["shared_dirty"],
-                  sums["private_clean"], sums["private_dirty"])
-        _sum_into(sums["pss"], sums["pss_anon"], sums["pss_file"], sums["pss_shmem"])
-        self._add_shmem_swap_bytes(sums["swap"], lay)
-        np.multiply(sums["pss"], lay.locked, out=sums["locked"])
+            self._sum_frame_fields(sums, _Runs.of(lay.start, _pages_at(leaves, at)), ptes[at])
+        if self.swap.used and int(ptes.min(initial=0)) < 0:  # swap entries need slots in use
+            at = np.flatnonzero(ptes < 0)
+            self._sum_swap_fields(sums, _Runs.of(lay.start, _pages_at(leaves, at)),
+                                  ptes[at].astype(np.int64))
+        if self.swap.used and (lay.kind == _SHMEM).any():  # shmem swaps only to slots in use
+            sums["swap"] = sums["swap"].copy()  # it may be shared; this adds to it
+            self._add_shmem_swap_bytes(sums["swap"], lay)
+        if lay.locked.any():
+            sums["locked"] = sums["pss"] if lay.locked.all() else sums["pss"] * lay.locked
+        for values in {id(values): values for values in sums.values()}.values():
+            values.flags.writeable = False  # shared between fields and with every caller
         return SmapsCounts(**sums)
 
-    def _frame_figures(self, ptes: Int64Array) -> Iterator[tuple[str, npt.NDArray[Any]]]:
-        """(smaps field, what each PTE adds to it) for PTEs of real frames.
+    def _sum_frame_fields(self, sums: dict[str, Int64Array], runs: _Runs,
+                          ptes: npt.NDArray[np.int32]) -> None:
+        """Set the fields that count PTEs of real frames.
 
-        Page counts come as masks (bytes once per VMA); one field at a time,
-        so a huge process holds one extra per-page array, not one per field.
+        Each page gets a class code (kind, dirty, shared, young); a field
+        sums the pages of some classes. A field that takes none of the
+        classes present stays zero, one that takes all of them is its
+        weight's plain per-VMA total, and fields that take the same classes
+        share their array: usually few sums are left to do.
         """
         f = self.frames
-        frames = _frame_of(ptes)
-        kind = f.kind[frames]
+        frames = ptes.astype(np.intp)  # as _frame_of, in place
+        frames >>= 1
+        frames -= 1
         mapcount = f.mapcount[frames]
-        huge = kind == _HUGETLB
-        normal = ~huge  # hugetlb pages count only in the *_Hugetlb lines
-        dirty = ((f.flags[frames] & fr.DIRTY) != 0) & normal
-        shared = mapcount >= 2
-        pss = np.where(normal, _PAGE_PSS // np.maximum(mapcount, 1), 0)
-        yield "pss_dirty", np.where(dirty, pss, 0)
-        yield "pss_anon", np.where(kind == _ANON, pss, 0)
-        yield "pss_file", np.where(kind == _FILE, pss, 0)
-        yield "pss_shmem", np.where(kind == _SHMEM, pss, 0)
-        yield "shared_clean", normal & shared & ~dirty
-        yield "shared_dirty", shared & dirty
-        yield "private_clean", normal & ~shared & ~dirty
-        yield "private_dirty", ~shared & dirty
-        yield "referenced", normal & ((ptes & 1) == 1)
-        yield "anonymous", kind == _ANON
-        yield "shared_hugetlb", huge & shared
-        yield "private_hugetlb", huge & ~shared
+        # Bit by bit in uint8, in place: a look-up table indexed by four
+        # arrays costs more than these few passes.
+        code = f.flags[frames] & fr.DIRTY
+        code *= _DIRTY_CLASS
+        code |= f.kind[frames]
+        code |= (ptes & 1).astype(np.uint8) * np.uint8(_YOUNG_CLASS)
+        code |= (mapcount >= 2).view(np.uint8) * np.uint8(_SHARED_CLASS)
+        present = sum(1 << c for c in np.flatnonzero(np.bincount(code)).tolist())
+        # With no page mapped twice every page's Pss is a whole page: a
+        # count, scaled, with no per-page division.
+        pss = _PAGE_PSS // np.maximum(mapcount, 1) if present & _SHARED_BITS else None
+        done: dict[tuple[int, bool], Int64Array] = {}
+        for name, weighted, classes, bits in _SMAPS_FRAME_CLASSES:
+            taken = bits & present
+            if not taken:
+                continue
+            key = (taken, weighted)
+            if key not in done:
+                counted = done.get((taken, False)) if weighted and pss is None else None
+                if counted is not None:
+                    done[key] = counted << PSS_SHIFT  # whole pages: the bytes, in fixed point
+                else:
+                    mask = None if taken == present else classes[code]
+                    done[key] = _weighted_sum(runs, mask, pss if weighted else None,
+                                              _PAGE_PSS if weighted else PAGE_SIZE)
+            sums[name] = done[key]
 
-    def _swap_figures(self, ptes: Int64Array) -> Iterator[tuple[str, npt.NDArray[Any]]]:
-        """(smaps field, what each PTE adds to it) for swap entries."""
-        yield "swap", np.ones(len(ptes), dtype=np.bool_)
-        yield "swap_pss", _PAGE_PSS // np.maximum(self.swap.count[-ptes - 1], 1)
+    def _sum_swap_fields(self, sums: dict[str, Int64Array], runs: _Runs,
+                         ptes: Int64Array) -> None:
+        """Set Swap and SwapPss from the process's swap entries."""
+        sums["swap"] = runs.per_vma(None, PAGE_SIZE)
+        users = self.swap.count[-ptes - 1]
+        if int(users.max()) <= 1:
+            sums["swap_pss"] = runs.per_vma(None, _PAGE_PSS)
+        else:
+            sums["swap_pss"] = runs.per_vma(_PAGE_PSS // np.maximum(users, 1), 1)
 
     def _add_shmem_swap_bytes(self, swap: Int64Array, lay: _Layout) -> None:
         """Add to each shmem VMA's Swap its object's swapped pages within its range."""
@@ -1787,12 +1873,6 @@ class Machine:
 
 _ANON, _FILE, _SHMEM, _HUGETLB = (fr.ANON, fr.FILE, fr.SHMEM, fr.HUGETLB)
 _KIND_CODE = {"anon": _ANON, "file": _FILE, "shmem": _SHMEM, "hugetlb": _HUGETLB}
-
-# The smaps fields given per page as masks (the rest are fixed point).
-_SMAPS_PAGE_COUNTS = (
-    "shared_clean", "shared_dirty", "private_clean", "private_dirty", "referenced",
-    "anonymous", "shared_hugetlb", "private_hugetlb", "swap",
-)
 
 _EVENT_COUNTERS = (
     "pgpgin", "pgpgout", "pswpin", "pswpout", "pgactivate", "pgdeactivate", "pgfault",

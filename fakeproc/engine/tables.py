@@ -295,13 +295,21 @@ class SparseTable:
                       first & LEAF_MASK, count)
 
     def leaf_block(self) -> tuple[Int64Array, npt.NDArray[np.int32]]:
-        """(the leaf numbers, sorted; a copy of their rows of entries, in that order).
+        """(the leaf numbers, sorted; their rows of entries, in that order), to read at once.
 
         For a caller that wants only some entries of the whole table: masking
         the raw rows first is cheaper than :meth:`items` and then filtering.
+        The rows are the pool's own when the leaves sit in consecutive pool
+        rows (a table faulted in in address order), else a copy; either way
+        the caller reads them before the table changes and never writes them.
         """
         order = sorted(self.leaves)
-        block = self.pool.data[[self.leaves[leaf] for leaf in order]]
+        rows = np.fromiter(map(self.leaves.__getitem__, order), dtype=np.int64, count=len(order))
+        block: npt.NDArray[np.int32]
+        if len(rows) and int(rows[-1] - rows[0]) == len(rows) - 1 and ascending(rows):
+            block = self.pool.data[int(rows[0]) : int(rows[-1]) + 1]
+        else:
+            block = self.pool.data[rows]
         return np.asarray(order, dtype=np.int64), block
 
     def release_empty(self, first: int, count: int) -> None:
