@@ -170,11 +170,26 @@ class _Layout:
         return np.where(inside, vi, -1)
 
     def find_sorted(self, pages: Int64Array) -> Int64Array:
-        """find() for ascending pages: each VMA's run of them by binary search, then one fill."""
+        """find() for ascending pages."""
+        vi = self.cover_sorted(pages)
+        return self.find(pages) if vi is None else vi  # find() says which page lies in a gap
+
+    def cover_sorted(self, pages: Int64Array) -> Int64Array | None:
+        """Each ascending page's VMA index, or None if some page lies in a gap.
+
+        Pages all in one VMA (a batch within one mapping) cost a binary search
+        for the first, and the answer is a read-only view of that one index;
+        otherwise each VMA's run of them is found by binary search, then one fill.
+        """
+        if len(pages) == 0:
+            return np.zeros(0, dtype=np.int64)
+        i = bisect.bisect_right(self.start, int(pages[0])) - 1
+        if i >= 0 and int(pages[-1]) < int(self.end[i]):
+            return np.broadcast_to(np.int64(i), (len(pages),))
         first = np.searchsorted(pages, self.start)
         counts = np.searchsorted(pages, self.end) - first
         if int(counts.sum()) != len(pages):
-            return self.find(pages)  # some page lies in a gap: find() says which
+            return None
         return np.repeat(np.arange(len(counts), dtype=np.int64), counts)
 
 
@@ -785,10 +800,10 @@ class Machine:
         pages = unique(np.asarray(pages, dtype=np.int64))
         if len(pages) == 0:
             return TouchResult()
-        vi = task.layout.find_sorted(pages)
-        if (vi < 0).any():
-            bad = int(pages[vi < 0][0]) << PAGE_SHIFT
-            raise BadAddress(f"{bad:#x} is not mapped")
+        vi = task.layout.cover_sorted(pages)
+        if vi is None:
+            outside = task.layout.find(pages) < 0
+            raise BadAddress(f"{int(pages[outside][0]) << PAGE_SHIFT:#x} is not mapped")
         if write:
             for i in unique(vi).tolist():
                 if task.info.vmas[i].perms[1] != "w":
@@ -807,23 +822,28 @@ class Machine:
         if vi is None:
             vi = task.layout.find(pages)
         # The PTEs are located once, read, updated in ptes and written back.
-        at = task.pt.locate(pages)
+        at = task.pt.locate_sorted(pages)
         ptes = task.pt.gather_at(at)
-        if self._reserve(task, pages, write, result, _frames_at_most(ptes, write)):
-            at = task.pt.locate(pages)  # reclaim or the OOM killer ran: read again
+        lowest = int(ptes.min(initial=ZERO_PTE + 1))  # 2 and up: every page maps a frame
+        most = 0 if lowest > 0 and not write else _frames_at_most(ptes, write)
+        if self._reserve(task, pages, write, result, most):
+            at = task.pt.locate_sorted(pages)  # reclaim or the OOM killer ran: read again
             ptes = task.pt.gather_at(at)
+            lowest = int(ptes.min(initial=ZERO_PTE + 1))
         new_frames: list[Int64Array] = []
         unlock: list[Int64Array] = []
         n_faults = n_major = 0
-        if write or bool((ptes <= 0).any()):
-            # A read of pages all present (the common access) faults nothing.
+        if write or lowest <= 0:
             n_faults, n_major = self._fault_in(task, pages, vi, ptes, write, result,
                                                new_frames, unlock)
-        self._access(task.layout, vi, ptes, new_frames)
-        if bool((at >= 0).all()):
-            task.pt.scatter_at(at, ptes)
-        else:
-            task.pt.scatter(pages, ptes)  # allocates the leaves that are missing
+        # A read of pages that all map frames (the common access) faults nothing,
+        # and changes PTEs only where they were old.
+        hits_only = not write and lowest > ZERO_PTE
+        if self._access(task.layout, vi, ptes, new_frames, hits_only=hits_only):
+            if hits_only or bool((at >= 0).all()):
+                task.pt.scatter_at(at, ptes)
+            else:
+                task.pt.scatter(pages, ptes)  # allocates the leaves that are missing
         if unlock:
             self._munlock(np.concatenate(unlock))
 
@@ -906,37 +926,49 @@ class Machine:
         return int(faulted.sum()), int(major.sum())
 
     def _access(self, lay: _Layout, vi: Int64Array, ptes: Int64Array,
-                new_frames: list[Int64Array]) -> None:
+                new_frames: list[Int64Array], *, hits_only: bool = False) -> bool:
         """Pass 5 of a fault: young PTEs (in ptes); referenced frames stamped with the
         tick; a second reference activates (mlock's own fault-in too); then frames of
-        locked VMAs move to the unevictable list."""
+        locked VMAs move to the unevictable list.
+
+        ``hits_only``: no fault ran and every PTE maps a frame. Returns whether
+        ptes changed (with hits_only, not if every one was young already).
+        """
         f = self.frames
         span = slice(int(vi[0]), int(vi[-1]) + 1)  # the VMAs touched (and any between)
-        kinds = lay.kind[span]
-        real = ptes >= 2
-        np.bitwise_or(ptes, real, out=ptes)  # young, in place: no masked scatter
-        touched = _frame_of(ptes) if bool(real.all()) else _frame_of(ptes[real])
-        if ((kinds == _FILE) | (kinds == _SHMEM)).any():
+        kinds = np.bincount(lay.kind[span], minlength=_HUGETLB + 1)
+        if hits_only:
+            real = None
+            changed = not np.bitwise_and.reduce(ptes) & 1  # some PTE was old
+            if changed:
+                ptes |= 1
+            touched = ptes >> 1
+            touched -= 1  # _frame_of, with one temporary
+        else:
+            real = ptes >= 2
+            changed = True
+            np.bitwise_or(ptes, real, out=ptes)  # young, in place: no masked scatter
+            touched = _frame_of(ptes) if bool(real.all()) else _frame_of(ptes[real])
+        if kinds[_FILE] or kinds[_SHMEM]:
             touched = unique(touched)  # a file mapped twice maps one frame twice
         old = np.setdiff1d(touched, np.concatenate(new_frames)) if new_frames else touched
+        # New frames are referenced and inactive already (as allocate() leaves them).
         flags = f.flags[old]
-        promote = (flags & (fr.REFERENCED | fr.ACTIVE | fr.MLOCKED)) == fr.REFERENCED
-        if (kinds == _HUGETLB).any():
-            promote &= f.kind[old] != fr.HUGETLB
-        self.counters["pgactivate"] += int(np.count_nonzero(promote))
-        if old is touched:
-            # No frame is new: one read and one write of the flags.
-            flags |= fr.REFERENCED
-            np.bitwise_or(flags, fr.ACTIVE, out=flags, where=promote)
-            f.flags[touched] = flags
-        else:
-            f.flags[old[promote]] |= fr.ACTIVE
-            f.flags[touched] |= fr.REFERENCED
+        accessed = _ACCESSED.take(flags)
+        if kinds[_HUGETLB]:
+            huge = f.kind[old] == fr.HUGETLB  # hugetlb pages are on no LRU: never activated
+            accessed[huge] = flags[huge] | fr.REFERENCED
+        flips = accessed ^ flags
+        self.counters["pgactivate"] += int(np.count_nonzero(flips & fr.ACTIVE))
+        if flips.any():  # frames already referenced and active need no write
+            f.flags[old] = accessed
         f.last_access[touched] = self.tick
         if lay.locked[span].any():
-            lf = _frame_of(ptes[real & lay.locked[vi]])
+            in_locked = lay.locked[vi]
+            lf = _frame_of(ptes[in_locked if real is None else real & in_locked])
             f.flags[lf] |= fr.MLOCKED
             f.flags[lf] &= ~np.uint8(fr.ACTIVE)
+        return changed
 
     def _fault_cache(self, task: _Task, pages: Int64Array, vi: Int64Array,
                      idx: Int64Array, ptes: Int64Array, major: BoolArray,
@@ -1873,6 +1905,18 @@ class Machine:
 
 _ANON, _FILE, _SHMEM, _HUGETLB = (fr.ANON, fr.FILE, fr.SHMEM, fr.HUGETLB)
 _KIND_CODE = {"anon": _ANON, "file": _FILE, "shmem": _SHMEM, "hugetlb": _HUGETLB}
+
+
+def _accessed_flags() -> npt.NDArray[np.uint8]:
+    """Frame flags after an access, indexed by the flags before: referenced, and
+    active too if it was referenced, inactive and not mlocked (pgactivate)."""
+    before = np.arange(256, dtype=np.uint8)
+    second = (before & (fr.REFERENCED | fr.ACTIVE | fr.MLOCKED)) == fr.REFERENCED
+    out: npt.NDArray[np.uint8] = before | fr.REFERENCED | (second.astype(np.uint8) * fr.ACTIVE)
+    return out
+
+
+_ACCESSED = _accessed_flags()
 
 _EVENT_COUNTERS = (
     "pgpgin", "pgpgout", "pswpin", "pswpout", "pgactivate", "pgdeactivate", "pgfault",

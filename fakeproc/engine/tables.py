@@ -12,7 +12,8 @@ calls over that array, not a Python loop over processes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import repeat
+from itertools import pairwise, repeat
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,26 +23,64 @@ from .types import Int64Array
 LEAF_SHIFT = 9
 LEAF_SIZE = 1 << LEAF_SHIFT  # entries per leaf, as a PTE page holds 512
 LEAF_MASK = LEAF_SIZE - 1
+# Leaves are grouped in directories of 512 (a PMD table's worth: 1 GiB of
+# address space), each a dense array, so that locating a batch of sorted
+# pages is an array look-up, not a dict look-up per leaf.
+DIR_SHIFT = 9
+DIR_SIZE = 1 << DIR_SHIFT
+DIR_MASK = DIR_SIZE - 1
+DIR_PAGE_SHIFT = LEAF_SHIFT + DIR_SHIFT
+# A directory's entry for a leaf that does not exist: a negative position
+# whatever page is added to it.
+_NO_LEAF = -(1 << 62)
+# Stands in for a directory that does not exist when directories are stacked.
+_MISSING_DIR = np.full(DIR_SIZE, _NO_LEAF, dtype=np.int64)
+_MISSING_DIR.flags.writeable = False
+_INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 def ascending(values: Int64Array) -> bool:
-    """True when values never decrease (one pass; sorting them again would change nothing)."""
-    return len(values) < 2 or bool((values[1:] >= values[:-1]).all())
+    """True when values never decrease (one pass; sorting them again would change nothing).
+
+    A few values spread over the array go first, compared in Python: values
+    in no order (a batch of random accesses) almost always show it there,
+    at the cost of one small copy instead of a pass.
+    """
+    if len(values) < 2:
+        return True
+    probe = values[:: max(1, len(values) // 8)].tolist()
+    if any(b < a for a, b in pairwise(probe)):
+        return False
+    return bool((values[1:] >= values[:-1]).all())
 
 
 def unique(values: Int64Array) -> Int64Array:
     """Sorted distinct values (np.unique hashes integers in numpy 2.x; sorting is faster here).
 
     Input already in order (a range, or pages a caller sorted) skips the sort.
+    Values that span less than 2^31 (a batch of one process's pages) are
+    sorted as int32 offsets from the smallest: half the bytes, half the time.
     """
     if len(values) < 2:
         return values.copy()
-    ordered = values if ascending(values) else np.sort(values)
+    if ascending(values):
+        return _distinct(values)
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo > _INT32_MAX:
+        return _distinct(np.sort(values))
+    offsets = np.subtract(values, lo, out=np.empty(len(values), dtype=np.int32),
+                          casting="unsafe")
+    offsets.sort()
+    out: Int64Array = np.add(_distinct(offsets), lo, dtype=values.dtype)
+    return out
+
+
+def _distinct(ordered: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The first of each run of equal values of a sorted array (a copy)."""
     keep = np.empty(len(ordered), dtype=np.bool_)
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    out: Int64Array = ordered[keep]
-    return out
+    return ordered[keep]
 
 
 def unique_inverse(values: Int64Array) -> tuple[Int64Array, Int64Array, Int64Array]:
@@ -103,6 +142,29 @@ class SparseTable:
     def __init__(self, pool: LeafPool) -> None:
         self.pool = pool
         self.leaves: dict[int, int] = {}  # leaf number → pool row
+        # The same map, as directory → for each of its leaves, what to add to
+        # a page number for its position in the pool ((row - leaf) * LEAF_SIZE;
+        # _NO_LEAF where missing), kept in step with ``leaves`` by _add_leaf
+        # and _drop_leaf.
+        self._dirs: dict[int, Int64Array] = {}
+
+    def _add_leaf(self, leaf: int) -> int:
+        """A new pool row for ``leaf`` (which has none), in both maps."""
+        row = self.pool.alloc_row()
+        self.leaves[leaf] = row
+        shifts = self._dirs.get(leaf >> DIR_SHIFT)
+        if shifts is None:
+            shifts = self._dirs[leaf >> DIR_SHIFT] = np.full(DIR_SIZE, _NO_LEAF, dtype=np.int64)
+        shifts[leaf & DIR_MASK] = (row - leaf) << LEAF_SHIFT
+        return row
+
+    def _drop_leaf(self, leaf: int) -> None:
+        """Give ``leaf``'s row back to the pool; a directory goes with its last leaf."""
+        self.pool.free_row(self.leaves.pop(leaf))
+        shifts = self._dirs[leaf >> DIR_SHIFT]
+        shifts[leaf & DIR_MASK] = _NO_LEAF
+        if bool((shifts == _NO_LEAF).all()):
+            del self._dirs[leaf >> DIR_SHIFT]
 
     def _spans(self, first: int, count: int) -> Iterator[tuple[int, int, int, int]]:
         """(leaf, lo, hi, out_pos) for each leaf the page range [first, first+count) crosses."""
@@ -189,8 +251,7 @@ class SparseTable:
             if row is None:
                 if not chunk.any():
                     continue
-                row = self.pool.alloc_row()
-                self.leaves[leaf] = row
+                row = self._add_leaf(leaf)
             self.pool.data[row, lo:hi] = chunk
 
     def gather(self, pages: Int64Array) -> Int64Array:
@@ -210,7 +271,7 @@ class SparseTable:
         grow = (at < 0) & (values != 0)
         if grow.any():
             for leaf in unique(pages[grow] >> LEAF_SHIFT).tolist():
-                self.leaves[leaf] = self.pool.alloc_row()
+                self._add_leaf(leaf)
             at[grow] = self.locate(pages[grow])
         have = at >= 0  # zeros into a missing leaf are already zeros
         self.scatter_at(at[have], values[have])
@@ -223,9 +284,44 @@ class SparseTable:
         may grow: rows keep their numbers), so a caller that reads and then
         writes the same pages locates them once.
         """
+        if ascending(pages):
+            return self.locate_sorted(pages)
+        return self._locate_by_leaf(pages)
+
+    def _locate_by_leaf(self, pages: Int64Array) -> Int64Array:
+        """:meth:`locate` with one dict look-up per distinct leaf."""
         at: Int64Array = self._rows_of(pages >> LEAF_SHIFT) << LEAF_SHIFT
         at |= pages & LEAF_MASK  # a missing leaf's row -1 keeps the position negative
         return at
+
+    def locate_sorted(self, pages: Int64Array) -> Int64Array:
+        """:meth:`locate` for ascending pages: one array look-up per page in the
+        directories they cross (a batch within 1 GiB crosses one)."""
+        n = len(pages)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        first_dir, last_dir = int(pages[0]) >> DIR_PAGE_SHIFT, int(pages[-1]) >> DIR_PAGE_SHIFT
+        slots = pages >> LEAF_SHIFT
+        slots &= DIR_MASK  # each page's leaf within its directory
+        if first_dir == last_dir:
+            shifts = self._dirs.get(first_dir)
+            if shifts is None:
+                return np.full(n, _NO_LEAF, dtype=np.int64)
+        else:
+            dirs = pages >> DIR_PAGE_SHIFT
+            starts = np.flatnonzero(dirs[1:] != dirs[:-1]) + 1
+            if (len(starts) + 1) * DIR_SIZE > 4 * n:
+                # Pages scattered over many directories: look up each leaf instead
+                # of stacking directories mostly not asked about.
+                return self._locate_by_leaf(pages)
+            crossed = dirs[:1].tolist() + dirs[starts].tolist()
+            shifts = np.concatenate([self._dirs.get(d, _MISSING_DIR) for d in crossed])
+            which = np.repeat(np.arange(len(crossed), dtype=np.int64),
+                              np.diff(np.concatenate(([0], starts, [n]))))
+            slots |= which << DIR_SHIFT  # the page's leaf in the directories stacked
+        out: Int64Array = shifts.take(slots)
+        out += pages
+        return out
 
     def gather_at(self, at: Int64Array) -> Int64Array:
         """Entries at positions from :meth:`locate` (0 where negative), as int64."""
@@ -315,22 +411,20 @@ class SparseTable:
     def release_empty(self, first: int, count: int) -> None:
         """Give back leaves in the range that hold nothing any more (munmap's free_pgtables)."""
         for leaf, _lo, _hi, _pos in list(self._leaves_in(first, count)):
-            row = self.leaves[leaf]
-            if not self.pool.data[row].any():
-                del self.leaves[leaf]
-                self.pool.free_row(row)
+            if not self.pool.data[self.leaves[leaf]].any():
+                self._drop_leaf(leaf)
 
     def release_all(self) -> None:
         for row in self.leaves.values():
             self.pool.free_row(row)
         self.leaves.clear()
+        self._dirs.clear()
 
     def copy_into(self, other: SparseTable) -> None:
         """Make ``other`` (empty, same pool) an entry-for-entry copy of this table."""
         for leaf, row in self.leaves.items():
-            new = other.pool.alloc_row()
+            new = other._add_leaf(leaf)
             other.pool.data[new] = self.pool.data[row]
-            other.leaves[leaf] = new
 
 
 class Window:
