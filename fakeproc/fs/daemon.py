@@ -39,5 +39,6 @@ def serve(operations: ProcOperations, mountpoint: str, *, allow_other: bool = Fa
             on_mounted()
         serve_requests()
     finally:
+        operations.forgetter.close()  # its notifications need the session
         pyfuse3.close(unmount=True)
         log.info("unmounted %s", mountpoint)

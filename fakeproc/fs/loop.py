@@ -115,9 +115,9 @@ class Driver:
         while not self._closing:
             # A signal interrupts poll, runs its handler (which sets _closing)
             # and, through the wakeup pipe, wakes the retried poll at once.
-            ready = poll.poll()
-            if any(ready_fd == fd for ready_fd, _ in ready):
-                return
+            for ready_fd, _ in poll.poll():  # a loop, not any(): once per request
+                if ready_fd == fd:
+                    return
             _drain(self._wakeup_fd)
         raise ClosedResourceError("the FUSE loop is terminating")
 

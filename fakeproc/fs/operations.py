@@ -17,7 +17,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pyfuse3
@@ -34,6 +34,7 @@ from fakeproc.errors import (
 from fakeproc.fs import tree
 from fakeproc.fs.caller import RealProc
 from fakeproc.fs.handles import LineBuffer, Snapshot, check_pagemap_window
+from fakeproc.fs.invalidate import PidForgetter
 
 if TYPE_CHECKING:
     from fakeproc.control import Controller, EventLog
@@ -41,12 +42,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fakeproc.fs")
 
-# How long the kernel may trust what a lookup or getattr said. A pid
-# directory's name is looked up afresh every time, so an exited pid vanishes
-# at once (and the files under it with it); everything else is trusted for a
-# second, which spares a getattr per path component and permission check.
-# sim/events is the exception: its size grows and `tail -f` polls it.
-PID_DIR_ENTRY_TIMEOUT_S = 0.0
+# How long the kernel may trust what a lookup or getattr said: a second,
+# which spares a LOOKUP of the pid per path walk and a getattr per path
+# component and permission check. A simulated pid's directory is trusted too:
+# when its process goes (exit, OOM kill, a respawned pid) the daemon
+# invalidates the kernel's copy before the request that did it returns (see
+# .invalidate), so an exited pid still vanishes at once. A caller's own
+# directory is looked up afresh every time (nothing tells the daemon when a
+# real process exits), and sim/events' attributes too: its size grows and
+# `tail -f` polls it.
+CALLER_DIR_TIMEOUT_S = 0.0
 TIMEOUT_S = 1.0
 
 PidRenderer = Callable[["Machine", int], bytes]
@@ -112,17 +117,33 @@ def _is_ctx(value: object) -> bool:
     return isinstance(value, pyfuse3.RequestContext | pyfuse3.SetattrFields | pyfuse3.ReaddirToken)
 
 
-@dataclass
+@dataclass(slots=True)
 class Handle:
-    """One open file: what it is, for which process, and its read/write state."""
+    """One open file: what it is, for which process, and its read/write state.
+
+    Every open builds one, so the read and write state is built on first use:
+    a file is either read or written, most only once.
+    """
 
     node: tree.Node
     process: Process | None  # the process as it was at open (pid files only)
     privileged: bool  # the opener was uid 0: pagemap shows PFNs
     caller: bool = False  # a real caller's own entry: its bytes come from the real /proc
-    snapshot: Snapshot = field(default_factory=Snapshot)
-    lines: LineBuffer = field(default_factory=LineBuffer)
     lines_run: int = 0  # control lines this handle has handed over so far
+    _snapshot: Snapshot | None = None
+    _lines: LineBuffer | None = None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        if self._snapshot is None:
+            self._snapshot = Snapshot()
+        return self._snapshot
+
+    @property
+    def lines(self) -> LineBuffer:
+        if self._lines is None:
+            self._lines = LineBuffer()
+        return self._lines
 
 
 class ProcOperations(pyfuse3.Operations):
@@ -133,7 +154,8 @@ class ProcOperations(pyfuse3.Operations):
     enable_acl = False
 
     def __init__(self, machine: Machine, controller: Controller, events: EventLog, *,
-                 owner_uid: int, owner_gid: int, real_proc: RealProc | None = None) -> None:
+                 owner_uid: int, owner_gid: int, real_proc: RealProc | None = None,
+                 forgetter: PidForgetter | None = None) -> None:
         super().__init__()
         self.machine = machine
         self.controller = controller
@@ -149,6 +171,10 @@ class ProcOperations(pyfuse3.Operations):
         self._next_fh = 1
         self._events_size = 0
         self._events_mtime_ns = self.mount_ns
+        # Pids whose directory the kernel may have cached, with the process it showed.
+        self._kernel_pids: dict[int, Process] = {}
+        self._kernel_pids_version = machine.version
+        self.forgetter = forgetter if forgetter is not None else PidForgetter()
 
     # -- helpers --------------------------------------------------------------
 
@@ -194,14 +220,14 @@ class ProcOperations(pyfuse3.Operations):
             # A caller's own directory: read-only, owned as the real process is.
             attrs.st_uid, attrs.st_gid = self.real_proc.owner(node.pid)
             attrs.st_mode &= ~0o222
-            entry_timeout = attr_timeout = PID_DIR_ENTRY_TIMEOUT_S
+            entry_timeout = attr_timeout = CALLER_DIR_TIMEOUT_S
         elif node.pid is not None:
             process = self.machine.process(node.pid)
             attrs.st_uid, attrs.st_gid = process.uid, process.gid
             start_s = self.machine.config.btime + process.start_tick / TICKS_PER_SECOND
             time_ns = int(start_s * 1_000_000_000)
-            if entry.is_dir:
-                entry_timeout = PID_DIR_ENTRY_TIMEOUT_S
+            if entry is tree.PID_DIR:
+                self._kernel_pids[node.pid] = process
         elif node.in_sim:
             attrs.st_uid, attrs.st_gid = self.owner_uid, self.owner_gid
         else:
@@ -220,6 +246,28 @@ class ProcOperations(pyfuse3.Operations):
         attrs.entry_timeout = entry_timeout
         attrs.attr_timeout = attr_timeout
         return attrs
+
+    def _forget_gone_pids(self) -> None:
+        """After a change to the machine, make the kernel forget the pids whose process went.
+
+        A pid counts as gone when it has no process or another one than the
+        kernel was shown (a respawned pid may have another owner).
+        """
+        if self._kernel_pids_version == self.machine.version:
+            return
+        self._kernel_pids_version = self.machine.version
+        gone = [pid for pid, process in self._kernel_pids.items()
+                if not self._is_live(pid, process)]
+        if gone:
+            for pid in gone:
+                del self._kernel_pids[pid]
+            self.forgetter.forget(gone)
+
+    def _is_live(self, pid: int, process: Process) -> bool:
+        try:
+            return self.machine.process(pid) is process
+        except NoSuchProcess:
+            return False
 
     def _run_ctl(self, handle: Handle, text: bytes) -> None:
         # Number lines across the writes of one handle, so sim/error's
@@ -372,8 +420,15 @@ class ProcOperations(pyfuse3.Operations):
 
     @_handler
     async def write(self, fh: int, off: int, buf: bytes) -> int:
+        # Even a failed write may have changed the machine (the control
+        # lines before a failing one stay done).
+        try:
+            return self._write(self._handles[fh], buf)
+        finally:
+            self._forget_gone_pids()
+
+    def _write(self, handle: Handle, buf: bytes) -> int:
         # The offset is ignored: `echo x >> file` must act like `echo x > file`.
-        handle = self._handles[fh]
         source, pid = handle.node.entry.source, handle.node.pid
         if source == "ctl":
             lines = handle.lines.feed(buf)
@@ -410,7 +465,8 @@ class ProcOperations(pyfuse3.Operations):
     async def release(self, fh: int) -> None:
         # The last close of a sim/ctl fd runs its unfinished last line. The
         # kernel queues RELEASE before close(2) returns, so the closer's next
-        # request sees the line done.
+        # request sees the line done (but a pid directory the kernel cached
+        # is only invalidated once the daemon gets here: see docs/usage.md).
         handle = self._handles.pop(fh, None)
         if handle is not None and handle.node.entry.source == "ctl":
             rest = handle.lines.take_rest()
@@ -420,6 +476,8 @@ class ProcOperations(pyfuse3.Operations):
                 except FakeprocError as exc:
                     # Nobody waits for release's answer; sim/error has the words.
                     log.info("control line at release failed: %s", exc)
+                finally:
+                    self._forget_gone_pids()
 
     @_handler
     async def fsync(self, fh: int, datasync: bool) -> None:
