@@ -34,7 +34,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    name="full", repeats=7, heavy_repeats=5, reclaim_bytes=GiB, big_frames=16 << 20,
+    name="full", repeats=11, heavy_repeats=9, reclaim_bytes=GiB, big_frames=16 << 20,
     big_processes=100, touches=1 << 20, pyref_frames=1 << 20, pyref_touches=1 << 20,
     victims=64 << 10, smaps_vmas=10_000, render_vmas=(100, 1_000, 10_000, 60_000),
     pagemap_bytes=GiB, memory_pages=4 << 20, fuse_ops=2_000,
