@@ -65,7 +65,7 @@ class PidForgetter:
 
     def forget(self, pids: Sequence[int]) -> bool:
         """Invalidate these pids' directories; True if done before the short wait ran out."""
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._serve, name="fakeproc-invalidate",
                                             daemon=True)
             self._thread.start()
@@ -81,13 +81,19 @@ class PidForgetter:
         if self._thread is not None:
             self._batches.put(None)
             self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("a pid invalidation is still blocked in the kernel at unmount")
             self._thread = None
 
     def _serve(self) -> None:
         while (batch := self._batches.get()) is not None:
-            for pid in batch.pids:
-                self._forget_pid(pid)
-            batch.done.set()
+            try:
+                for pid in batch.pids:
+                    self._forget_pid(pid)
+            except Exception:  # keep serving: a dead helper would stall every write
+                log.exception("invalidating pids %s", list(batch.pids))
+            finally:
+                batch.done.set()
 
     def _forget_pid(self, pid: int) -> None:
         # ENOENT: the kernel had already dropped it (or never kept it).

@@ -20,6 +20,7 @@ import logging
 import os
 import select
 import signal
+import time
 from collections.abc import Callable, Coroutine
 from types import FrameType, TracebackType
 from typing import Any
@@ -30,6 +31,8 @@ log = logging.getLogger("fakeproc.fs")
 
 _TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _MAX_TASKS = 1  # handlers never await: a second task would only add switches
+# After SIGTERM/SIGINT, requests already queued are served for at most this long.
+STOP_DRAIN_S = 1.0
 
 
 class ClosedResourceError(Exception):
@@ -87,6 +90,7 @@ class Driver:
         self._closing = False
         self._polls: dict[int, select.poll] = {}
         self.signal: int | None = None  # the signal that ended the loop, if one did
+        self._stop_by: float | None = None  # set by a signal: serve the queue until then
 
     def current_trio_token(self) -> Driver:
         return self
@@ -101,9 +105,10 @@ class Driver:
         self._closing = True
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM and SIGINT: end the loop (pyfuse3 calls notify_closing)."""
+        """SIGTERM and SIGINT: stop once the requests already queued are served."""
         self.signal = signum
-        pyfuse3.terminate()
+        if self._stop_by is None:
+            self._stop_by = time.monotonic() + STOP_DRAIN_S
 
     async def wait_readable(self, fd: int) -> None:
         """Block until ``fd`` has a request (or is gone), or a signal asks the loop to stop."""
@@ -113,13 +118,24 @@ class Driver:
             poll.register(fd, select.POLLIN)
             poll.register(self._wakeup_fd, select.POLLIN)
         while not self._closing:
-            # A signal interrupts poll, runs its handler (which sets _closing)
-            # and, through the wakeup pipe, wakes the retried poll at once.
-            for ready_fd, _ in poll.poll():  # a loop, not any(): once per request
-                if ready_fd == fd:
+            if self._stop_by is not None:
+                # Stopping. A queued request may hold a lock that a pid
+                # invalidation (fs/invalidate.py) is waiting on: serve what is
+                # already queued, then end the loop (pyfuse3 calls notify_closing).
+                if time.monotonic() < self._stop_by and _ready(poll.poll(0), fd):
                     return
+                pyfuse3.terminate()
+                continue
+            # A signal interrupts poll, runs its handler and, through the
+            # wakeup pipe, wakes the retried poll at once.
+            if _ready(poll.poll(), fd):
+                return
             _drain(self._wakeup_fd)
         raise ClosedResourceError("the FUSE loop is terminating")
+
+
+def _ready(events: list[tuple[int, int]], fd: int) -> bool:
+    return fd in [ready_fd for ready_fd, _ in events]  # no generator: once per request
 
 
 def _drain(fd: int) -> None:
@@ -153,9 +169,10 @@ def serve_requests() -> None:
         coroutine.close()
         raise RuntimeError("a FUSE handler awaited; the one-task driver cannot suspend it")
     finally:
-        pyfuse3.trio = saved_trio  # type: ignore[attr-defined]
-        signal.set_wakeup_fd(saved_wakeup)
+        # Handlers first: a signal now must not reach on_signal with trio back.
         for signum, handler in saved_handlers.items():
             signal.signal(signum, handler)
+        signal.set_wakeup_fd(saved_wakeup)
+        pyfuse3.trio = saved_trio  # type: ignore[attr-defined]
         os.close(read_fd)
         os.close(write_fd)

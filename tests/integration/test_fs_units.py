@@ -6,6 +6,7 @@ import os
 from collections.abc import Coroutine
 from typing import Any
 
+import pyfuse3
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -155,6 +156,33 @@ def test_the_loop_driver_serves_a_waiting_request_and_stops_when_told() -> None:
         driver.notify_closing(fuse_r)
         with pytest.raises(ClosedResourceError):
             driver.wait_readable(fuse_r).send(None)
+    finally:
+        for fd in (fuse_r, fuse_w, wake_r, wake_w):
+            os.close(fd)
+
+
+def test_the_loop_driver_serves_queued_requests_after_a_signal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop request first drains what is queued (a waiting LOOKUP may hold the lock an
+    invalidation needs), then ends the loop through pyfuse3.terminate()."""
+    fuse_r, fuse_w = os.pipe()
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK)
+    try:
+        driver = Driver(wake_r)
+        terminated: list[bool] = []
+
+        def terminate() -> None:
+            terminated.append(True)
+            driver.notify_closing(fuse_r)  # as pyfuse3.terminate does
+        monkeypatch.setattr(pyfuse3, "terminate", terminate)
+        os.write(fuse_w, b"request")
+        driver.on_signal(15, None)
+        _finish(driver.wait_readable(fuse_r))  # still served: it was queued
+        assert not terminated
+        os.read(fuse_r, 100)  # served: nothing is queued any more
+        with pytest.raises(ClosedResourceError):
+            driver.wait_readable(fuse_r).send(None)
+        assert terminated == [True]
     finally:
         for fd in (fuse_r, fuse_w, wake_r, wake_w):
             os.close(fd)
