@@ -320,6 +320,9 @@ class Machine:
         self.rng = rng if rng is not None else np.random.default_rng(self.config.seed)
         self.tick = 0
         self.version = 0
+        # Processes ended so far (exit or OOM kill): a pid can vanish or be
+        # reused only when this moves, so a cache of pids checks it first.
+        self.ended = 0
         self.frames = Frames(self.config.ram_pages)
         self.swap = Swap(self.config.swap_slots)
         self._pte_pool = LeafPool()
@@ -435,6 +438,7 @@ class Machine:
         task.info.vmas = []
         task.pt.release_all()
         del self._tasks[task.info.pid]
+        self.ended += 1
 
     def set_oom_score_adj(self, pid: int, value: int) -> None:
         if not -1000 <= value <= 1000:

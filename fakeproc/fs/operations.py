@@ -173,7 +173,7 @@ class ProcOperations(pyfuse3.Operations):
         self._events_mtime_ns = self.mount_ns
         # Pids whose directory the kernel may have cached, with the process it showed.
         self._kernel_pids: dict[int, Process] = {}
-        self._kernel_pids_version = machine.version
+        self._kernel_pids_ended = machine.ended
         self.forgetter = forgetter if forgetter is not None else PidForgetter()
 
     # -- helpers --------------------------------------------------------------
@@ -253,9 +253,9 @@ class ProcOperations(pyfuse3.Operations):
         A pid counts as gone when it has no process or another one than the
         kernel was shown (a respawned pid may have another owner).
         """
-        if self._kernel_pids_version == self.machine.version:
-            return
-        self._kernel_pids_version = self.machine.version
+        if self._kernel_pids_ended == self.machine.ended:
+            return  # no process ended, so none of these pids went or was reused
+        self._kernel_pids_ended = self.machine.ended
         gone = [pid for pid, process in self._kernel_pids.items()
                 if not self._is_live(pid, process)]
         if gone:

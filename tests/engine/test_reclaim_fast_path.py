@@ -143,3 +143,4 @@ def test_fast_path_is_taken_for_a_resident_private_range() -> None:
     assert result.reclaimed["anon"] == N
     assert m.memory(10).rss_anon == 0
     m.check_invariants()
+

@@ -584,3 +584,22 @@ def test_seed_does_not_change_the_outcome() -> None:
         views.append((m.meminfo(), m.vmstat(), [m.smaps(p).total().rss.tolist()
                                                 for p in m.pids()]))
     assert views[0] == views[1]
+
+
+def test_ended_counts_exits_and_oom_kills() -> None:
+    """Machine.ended moves exactly when a process ends (the mount's pid cache relies on it)."""
+    from fakeproc.engine import Machine
+
+    m = Machine(MachineConfig(ram_bytes=64 * MiB, swap_bytes=0))
+    m.spawn(1, "a")
+    m.fork(1, 2)
+    m.mmap(2, 0x4000_0000, 40 * MiB, "anon")
+    m.touch(2, 0x4000_0000, 40 * MiB, write=True)
+    assert m.ended == 0
+    m.exit(1)
+    assert m.ended == 1
+    m.spawn(3, "hog")
+    m.mmap(3, 0x4000_0000, 40 * MiB, "anon")
+    m.set_oom_score_adj(2, 1000)
+    m.touch(3, 0x4000_0000, 40 * MiB, write=True)  # the OOM killer takes pid 2
+    assert m.pids() == [3] and m.ended == 2
