@@ -623,32 +623,40 @@ class Machine:
         self._changed()
 
     def _zap(self, task: _Task, vma: Vma, first: int, last: int) -> None:
-        """Unmap pages [first, last) of one VMA: the kernel's zap_pte_range."""
+        """Unmap pages [first, last) of one VMA: the kernel's zap_pte_range.
+
+        Frames it frees go back in page order, as the kernel's walk frees them.
+        """
         count = last - first
         _pages, ptes = task.pt.nonzero(first, count)
-        real = ptes[ptes >= 2]
         unlocked = np.zeros(0, dtype=np.int64)
-        if len(real):
-            frames = _frame_of(real)
+        dying_at: list[Int64Array] = []  # positions in ptes, so in page order
+        dying: list[Int64Array] = []
+        present = np.flatnonzero(ptes >= 2)
+        if len(present):
+            frames = _frame_of(ptes[present])
             if vma.locked:
                 unlocked = frames.copy()
             _bump(self.frames.mapcount, frames, -1, distinct=True)  # one VMA
             kind = self.frames.kind[frames]
-            gone = frames[((kind == fr.ANON) | (kind == fr.HUGETLB))
-                          & (self.frames.mapcount[frames] == 0)]
-            self._free_private(gone)
-        swapped = ptes[ptes < 0]
+            gone = ((kind == fr.ANON) | (kind == fr.HUGETLB)) & (self.frames.mapcount[frames] == 0)
+            dying_at.append(present[gone])
+            dying.append(frames[gone])
+        swapped = np.flatnonzero(ptes < 0)
+        slots = -ptes[swapped] - 1
         if len(swapped):
-            slots = -swapped - 1
             _bump(self.swap.count, slots, -1, distinct=True)
             # free_swap_and_cache: an unreferenced slot whose cached page no
             # one maps goes, page and all.
-            cache = self.swap.frame[slots]
-            idle = slots[(self.swap.count[slots] == 0) & (cache >= 0)]
-            idle_frames = self.swap.frame[idle]
-            idle_frames = idle_frames[self.frames.mapcount[idle_frames] == 0]
-            self._free_private(unique(idle_frames))
-            self.swap.release_unreferenced(slots)
+            cache = self.swap.frame[slots].astype(np.int64)
+            idle = (self.swap.count[slots] == 0) & (cache >= 0)
+            idle[idle] = self.frames.mapcount[cache[idle]] == 0
+            dying_at.append(swapped[idle])
+            dying.append(cache[idle])
+        if dying:
+            order = np.argsort(np.concatenate(dying_at), kind="stable")
+            self._free_private(np.concatenate(dying)[order])
+        self.swap.release_unreferenced(slots)
         task.pt.clear(first, count)
         self._munlock(unlocked)
 

@@ -252,6 +252,16 @@ class EngineVsReference(RuleBasedStateMachine):
             assert e.oom_score(pid) == r.oom_score(pid)
 
     @invariant()
+    def same_free_order(self) -> None:
+        """Freed frames are reused last first, so a difference in the order frames are
+        freed shows in PFNs only later: catch it at the step that makes it."""
+        if not hasattr(self, "ref"):
+            return
+        stack = self.engine.frames._alloc
+        got, want = stack._free[: stack._nfree].tolist(), self.ref._freed_frames
+        assert got == want, f"free frames, top last: engine {got[-12:]}, reference {want[-12:]}"
+
+    @invariant()
     def engine_invariants(self) -> None:
         if not hasattr(self, "engine"):
             return
