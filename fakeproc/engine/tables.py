@@ -166,19 +166,11 @@ class SparseTable:
         if bool((shifts == _NO_LEAF).all()):
             del self._dirs[leaf >> DIR_SHIFT]
 
-    def _spans(self, first: int, count: int) -> Iterator[tuple[int, int, int, int]]:
-        """(leaf, lo, hi, out_pos) for each leaf the page range [first, first+count) crosses."""
-        page = first
-        end = first + count
-        while page < end:
-            leaf = page >> LEAF_SHIFT
-            lo = page & LEAF_MASK
-            hi = min(LEAF_SIZE, lo + (end - page))
-            yield leaf, lo, hi, page - first
-            page += hi - lo
-
     def _leaves_in(self, first: int, count: int) -> Iterator[tuple[int, int, int, int]]:
-        """Like _spans, but only leaves that exist; skips empty stretches in O(leaves)."""
+        """(leaf, lo, hi, out_pos) for each existing leaf that [first, first+count) crosses.
+
+        Skips empty stretches in O(leaves).
+        """
         if count <= 0:
             return
         end = first + count
@@ -202,15 +194,6 @@ class SparseTable:
         for leaf, lo, hi, pos in self._leaves_in(first, count):
             out[pos : pos + hi - lo] = data[self.leaves[leaf], lo:hi]
         return out
-
-    def density(self, first: int, count: int) -> float:
-        """Share of the range's leaves that exist (1.0: every leaf is there)."""
-        if count <= 0:
-            return 0.0
-        leaves = ((first + count - 1) >> LEAF_SHIFT) - (first >> LEAF_SHIFT) + 1
-        if leaves > 2 * len(self.leaves):
-            return len(self.leaves) / leaves  # an upper bound, cheaply
-        return sum(1 for _ in self._leaves_in(first, count)) / leaves
 
     def empty(self, first: int, count: int) -> bool:
         """Whether every entry of [first, first+count) is 0 (visits only leaves that exist)."""
@@ -242,17 +225,6 @@ class SparseTable:
         data = self.pool.data
         for leaf, lo, hi, _pos in self._leaves_in(first, count):
             data[self.leaves[leaf], lo:hi] = 0
-
-    def set(self, first: int, values: Int64Array) -> None:
-        """Store entries for pages [first, first+len(values)); leaves appear only for non-zeros."""
-        for leaf, lo, hi, pos in self._spans(first, len(values)):
-            chunk = values[pos : pos + hi - lo]
-            row = self.leaves.get(leaf)
-            if row is None:
-                if not chunk.any():
-                    continue
-                row = self._add_leaf(leaf)
-            self.pool.data[row, lo:hi] = chunk
 
     def gather(self, pages: Int64Array) -> Int64Array:
         """Entries of arbitrary pages (any order)."""

@@ -42,9 +42,10 @@ def test_window_in_place_or_copied_gives_the_same_table(interleave: bool) -> Non
     pool = LeafPool()
     t, other = SparseTable(pool), SparseTable(pool)
     for leaf in range(4):
-        t.set(leaf * LEAF_SIZE, np.full(LEAF_SIZE, 2 + leaf, dtype=np.int64))
+        pages = leaf * LEAF_SIZE + np.arange(LEAF_SIZE, dtype=np.int64)
+        t.scatter(pages, np.full(LEAF_SIZE, 2 + leaf, dtype=np.int64))
         if interleave:
-            other.set(leaf * LEAF_SIZE, np.full(LEAF_SIZE, 99, dtype=np.int64))
+            other.scatter(pages, np.full(LEAF_SIZE, 99, dtype=np.int64))
     w = t.window(0, 4 * LEAF_SIZE)
     assert w is not None
     w.entries[::2] = 0
