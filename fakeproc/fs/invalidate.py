@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import pyfuse3
 
 from fakeproc.fs import tree
+from fakeproc.fs.loop import start_without_loop_signals
 
 log = logging.getLogger("fakeproc.fs")
 
@@ -68,7 +69,7 @@ class PidForgetter:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._serve, name="fakeproc-invalidate",
                                             daemon=True)
-            self._thread.start()
+            start_without_loop_signals(self._thread)
         batch = _Batch(pids)
         self._batches.put(batch)
         done = batch.done.wait(self._wait_s)

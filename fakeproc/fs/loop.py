@@ -5,21 +5,27 @@ pyfuse3 reaches its event loop only through its module attribute ``trio``
 lock, a nursery, ``wait_readable`` on the FUSE fd and ``notify_closing``.
 fakeproc's handlers never await, so one task serves every request in turn,
 and the loop needs no scheduler: this driver runs pyfuse3's coroutines to
-completion and waits for the FUSE fd with one poll(2). Trio spent three
-system calls and a scheduler pass on every request, several times the cost
-of the handler itself.
+completion, and its ``wait_readable`` returns at once, so that pyfuse3's read
+of the (blocking) FUSE fd is what waits for the next request, as libfuse's
+own single-threaded loop does: one system call per request. Trio spent three
+system calls and a scheduler pass on every request, and a poll(2) before the
+read cost a tenth of a request.
 
-SIGTERM and SIGINT reach a waiting poll through a wakeup pipe
-(``signal.set_wakeup_fd``); their handler ends the loop with
-``pyfuse3.terminate()``.
+SIGTERM and SIGINT interrupt that read (their handler is installed without
+SA_RESTART, so read(2) fails with EINTR and pyfuse3 goes round its loop
+again); the handler starts the stop, and a SIGALRM every few milliseconds
+re-interrupts the read until the loop sees it, in case the signal came
+between the loop's check and its read. Helper threads must block these
+signals (:func:`start_without_loop_signals`): a signal taken by another
+thread would not interrupt the read.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import select
 import signal
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from types import FrameType, TracebackType
@@ -30,6 +36,10 @@ import pyfuse3
 log = logging.getLogger("fakeproc.fs")
 
 _TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Interrupts the blocking read while the loop stops (see the module's docs).
+_INTERRUPT = signal.SIGALRM
+_INTERRUPT_EVERY_S = 0.01
+LOOP_SIGNALS = frozenset({*_TERMINATING_SIGNALS, _INTERRUPT})
 _MAX_TASKS = 1  # handlers never await: a second task would only add switches
 # After SIGTERM/SIGINT, requests already queued are served for at most this long.
 STOP_DRAIN_S = 1.0
@@ -83,12 +93,10 @@ class Driver:
     ClosedResourceError = ClosedResourceError
     Lock = Lock
 
-    def __init__(self, wakeup_fd: int) -> None:
+    def __init__(self) -> None:
         self.lowlevel = self
         self.from_thread = self
-        self._wakeup_fd = wakeup_fd
         self._closing = False
-        self._polls: dict[int, select.poll] = {}
         self.signal: int | None = None  # the signal that ended the loop, if one did
         self._stop_by: float | None = None  # set by a signal: serve the queue until then
 
@@ -109,54 +117,60 @@ class Driver:
         self.signal = signum
         if self._stop_by is None:
             self._stop_by = time.monotonic() + STOP_DRAIN_S
+            signal.setitimer(signal.ITIMER_REAL, _INTERRUPT_EVERY_S, _INTERRUPT_EVERY_S)
 
     async def wait_readable(self, fd: int) -> None:
-        """Block until ``fd`` has a request (or is gone), or a signal asks the loop to stop."""
-        poll = self._polls.get(fd)
-        if poll is None:
-            poll = self._polls[fd] = select.poll()
-            poll.register(fd, select.POLLIN)
-            poll.register(self._wakeup_fd, select.POLLIN)
+        """Return at once, or once the loop stops, only while requests are still queued.
+
+        Serving, the read that follows blocks until a request comes. Stopping,
+        a queued request may hold a lock that a pid invalidation
+        (fs/invalidate.py) is waiting on: what is already queued is served,
+        then the loop ends (pyfuse3.terminate calls notify_closing).
+        """
+        stop_by = self._stop_by
+        if stop_by is None and not self._closing:
+            return
         while not self._closing:
-            if self._stop_by is not None:
-                # Stopping. A queued request may hold a lock that a pid
-                # invalidation (fs/invalidate.py) is waiting on: serve what is
-                # already queued, then end the loop (pyfuse3 calls notify_closing).
-                if time.monotonic() < self._stop_by and _ready(poll.poll(0), fd):
-                    return
-                pyfuse3.terminate()
-                continue
-            # A signal interrupts poll, runs its handler and, through the
-            # wakeup pipe, wakes the retried poll at once.
-            if _ready(poll.poll(), fd):
+            if stop_by is not None and time.monotonic() < stop_by and _queued(fd):
                 return
-            _drain(self._wakeup_fd)
+            pyfuse3.terminate()
         raise ClosedResourceError("the FUSE loop is terminating")
 
 
-def _ready(events: list[tuple[int, int]], fd: int) -> bool:
-    return fd in [ready_fd for ready_fd, _ in events]  # no generator: once per request
+def _queued(fd: int) -> bool:
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(0))
 
 
-def _drain(fd: int) -> None:
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    """SIGALRM's handler: its only work is the EINTR it gives the blocking read."""
+
+
+def start_without_loop_signals(thread: threading.Thread) -> None:
+    """Start a helper thread that never takes the loop's signals.
+
+    A signal sent to the process goes to any one thread that does not block
+    it; the loop's must reach the loop's thread, to interrupt its read. The
+    new thread inherits the mask in force when it starts.
+    """
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, LOOP_SIGNALS)
     try:
-        while os.read(fd, 512):
-            pass
-    except BlockingIOError:
-        pass
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
 def serve_requests() -> None:
     """Run pyfuse3's main loop with a :class:`Driver` as its trio until unmounted or signalled.
 
-    The previous SIGTERM and SIGINT handlers and wakeup fd are restored afterwards.
+    The previous handlers of the loop's signals are restored afterwards.
     """
-    read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    driver = Driver(read_fd)
+    driver = Driver()
     saved_trio = pyfuse3.trio  # type: ignore[attr-defined]
     saved_handlers = {signum: signal.signal(signum, driver.on_signal)
                       for signum in _TERMINATING_SIGNALS}
-    saved_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    saved_handlers[_INTERRUPT] = signal.signal(_INTERRUPT, _interrupted)
     pyfuse3.trio = driver  # type: ignore[attr-defined]
     try:
         coroutine = pyfuse3.main(max_tasks=_MAX_TASKS)
@@ -169,10 +183,8 @@ def serve_requests() -> None:
         coroutine.close()
         raise RuntimeError("a FUSE handler awaited; the one-task driver cannot suspend it")
     finally:
-        # Handlers first: a signal now must not reach on_signal with trio back.
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        # Handlers next: a signal now must not reach on_signal with trio back.
         for signum, handler in saved_handlers.items():
             signal.signal(signum, handler)
-        signal.set_wakeup_fd(saved_wakeup)
         pyfuse3.trio = saved_trio  # type: ignore[attr-defined]
-        os.close(read_fd)
-        os.close(write_fd)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Coroutine
 from typing import Any
 
@@ -14,7 +16,12 @@ from hypothesis import strategies as st
 from fakeproc.errors import InvalidArgument
 from fakeproc.fs import registry, tree
 from fakeproc.fs.handles import LineBuffer, Snapshot, check_pagemap_window
-from fakeproc.fs.loop import ClosedResourceError, Driver
+from fakeproc.fs.loop import (
+    LOOP_SIGNALS,
+    ClosedResourceError,
+    Driver,
+    start_without_loop_signals,
+)
 
 
 @pytest.mark.parametrize(("name", "pid"), [
@@ -145,19 +152,16 @@ def _finish(coroutine: Coroutine[Any, Any, None]) -> None:
         coroutine.send(None)
 
 
-def test_the_loop_driver_serves_a_waiting_request_and_stops_when_told() -> None:
+def test_the_loop_driver_leaves_the_waiting_to_the_read_and_stops_when_told() -> None:
     fuse_r, fuse_w = os.pipe()  # stands in for /dev/fuse
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK)
     try:
-        driver = Driver(wake_r)
-        os.write(fuse_w, b"request")
-        _finish(driver.wait_readable(fuse_r))  # a request is waiting: no blocking
-        os.write(wake_w, b"\x0f")  # a signal came, and its handler ended the loop
-        driver.notify_closing(fuse_r)
+        driver = Driver()
+        _finish(driver.wait_readable(fuse_r))  # no request yet: pyfuse3's read will wait
+        driver.notify_closing(fuse_r)  # pyfuse3.terminate, or the fd going away
         with pytest.raises(ClosedResourceError):
             driver.wait_readable(fuse_r).send(None)
     finally:
-        for fd in (fuse_r, fuse_w, wake_r, wake_w):
+        for fd in (fuse_r, fuse_w):
             os.close(fd)
 
 
@@ -166,17 +170,22 @@ def test_the_loop_driver_serves_queued_requests_after_a_signal(
     """A stop request first drains what is queued (a waiting LOOKUP may hold the lock an
     invalidation needs), then ends the loop through pyfuse3.terminate()."""
     fuse_r, fuse_w = os.pipe()
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK)
     try:
-        driver = Driver(wake_r)
+        driver = Driver()
         terminated: list[bool] = []
+        timers: list[tuple[int, float, float]] = []
 
         def terminate() -> None:
             terminated.append(True)
             driver.notify_closing(fuse_r)  # as pyfuse3.terminate does
         monkeypatch.setattr(pyfuse3, "terminate", terminate)
+        monkeypatch.setattr(signal, "setitimer",
+                            lambda which, first, every: timers.append((which, first, every)))
         os.write(fuse_w, b"request")
-        driver.on_signal(15, None)
+        driver.on_signal(signal.SIGTERM, None)
+        # SIGALRM keeps interrupting the read, in case the signal came just before it.
+        assert [(which, every > 0) for which, _, every in timers] == [
+            (signal.ITIMER_REAL, True)]
         _finish(driver.wait_readable(fuse_r))  # still served: it was queued
         assert not terminated
         os.read(fuse_r, 100)  # served: nothing is queued any more
@@ -184,5 +193,17 @@ def test_the_loop_driver_serves_queued_requests_after_a_signal(
             driver.wait_readable(fuse_r).send(None)
         assert terminated == [True]
     finally:
-        for fd in (fuse_r, fuse_w, wake_r, wake_w):
+        for fd in (fuse_r, fuse_w):
             os.close(fd)
+
+
+def test_helper_threads_leave_the_loop_signals_to_the_loop() -> None:
+    """A signal taken by a helper thread would not interrupt the loop's blocking read."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    seen: list[set[int | signal.Signals]] = []
+    thread = threading.Thread(target=lambda: seen.append(
+        signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+    start_without_loop_signals(thread)
+    thread.join()
+    assert LOOP_SIGNALS.issubset(seen[0])
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before  # the caller's is unchanged
