@@ -6,8 +6,9 @@ mapping), and anything else is logged with its traceback and answered with
 EIO, so one bug costs one request, not the mount.
 
 The handlers run one request at a time on one thread (:mod:`.loop` drives
-pyfuse3's loop) and none of them awaits, so each runs to completion without
-interleaving: no locks needed.
+pyfuse3's loop) and none of them needs to wait for anything, so they are
+plain functions that :func:`_handler` turns into the coroutines pyfuse3
+awaits: each runs to completion without interleaving, and no locks are needed.
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ def _summary(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _handler(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Log the request (for --verbose), translate errors, never let one escape."""
+def _handler(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """The coroutine pyfuse3 awaits, around a plain function: log the request
+    (for --verbose), translate errors, never let one escape."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -102,7 +104,7 @@ def _handler(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[A
             log.debug("request %s %s", fn.__name__,
                       " ".join(_summary(a) for a in args[1:] if not _is_ctx(a)))
         try:
-            return await fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except pyfuse3.FUSEError:
             raise
         except Exception as exc:
@@ -191,11 +193,14 @@ class ProcOperations(pyfuse3.Operations):
                 and self.real_proc.exists(node.pid))
 
     def _alive(self, pid: int) -> bool:
+        return self._live_process(pid) is not None
+
+    def _live_process(self, pid: int | None) -> Process | None:
+        """The simulated process behind ``pid``, if there is one."""
         try:
-            self.machine.process(pid)
+            return None if pid is None else self.machine.process(pid)
         except NoSuchProcess:
-            return False
-        return True
+            return None
 
     def _process(self, handle: Handle) -> Process:
         """The live process behind a handle; ESRCH once it exited (even if its pid is reused)."""
@@ -279,7 +284,7 @@ class ProcOperations(pyfuse3.Operations):
     # -- directory requests ---------------------------------------------------
 
     @_handler
-    async def lookup(self, parent_inode: int, name: bytes,
+    def lookup(self, parent_inode: int, name: bytes,
                      ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         found = tree.child_inode(parent_inode, name.decode("utf-8", "replace"))
         if found is None:
@@ -292,7 +297,7 @@ class ProcOperations(pyfuse3.Operations):
         return self._attributes(self._node(inode))
 
     @_handler
-    async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
+    def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
         node = self._node(inode)
         if node.entry.source != "self":
             raise pyfuse3.FUSEError(errno.EINVAL)
@@ -300,11 +305,11 @@ class ProcOperations(pyfuse3.Operations):
         return str(self.real_proc.thread_group(ctx.pid)).encode()
 
     @_handler
-    async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+    def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         return self._attributes(self._node(inode))
 
     @_handler
-    async def setattr(self, inode: int, attr: pyfuse3.EntryAttributes,
+    def setattr(self, inode: int, attr: pyfuse3.EntryAttributes,
                       fields: pyfuse3.SetattrFields, fh: int | None,
                       ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         # O_TRUNC and `truncate -s0` arrive here: accepted and ignored, as procfs
@@ -314,14 +319,14 @@ class ProcOperations(pyfuse3.Operations):
         return self._attributes(self._node(inode))
 
     @_handler
-    async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+    def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
         node = self._node(inode)
         if not node.entry.is_dir:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         return inode
 
     @_handler
-    async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
+    def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         node = self._node(fh)
         pids = self.machine.pids() if fh == tree.ROOT_INODE else []
         caller = node.pid is not None and not self._alive(node.pid)
@@ -334,15 +339,15 @@ class ProcOperations(pyfuse3.Operations):
                 return
 
     @_handler
-    async def releasedir(self, fh: int) -> None:
+    def releasedir(self, fh: int) -> None:
         return None
 
     @_handler
-    async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
+    def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
         return None  # inode numbers are computed, so there is nothing to free
 
     @_handler
-    async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
+    def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
         data = pyfuse3.StatvfsData()
         data.f_bsize = data.f_frsize = 4096
         data.f_namemax = 255
@@ -351,12 +356,12 @@ class ProcOperations(pyfuse3.Operations):
     # -- file requests --------------------------------------------------------
 
     @_handler
-    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+    def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         node = self._node(inode)
         if node.entry.is_dir:
             raise pyfuse3.FUSEError(errno.EISDIR)
-        caller = node.pid is not None and not self._alive(node.pid)
-        process = self.machine.process(node.pid) if node.pid is not None and not caller else None
+        process = self._live_process(node.pid)
+        caller = node.pid is not None and process is None
         if node.pid is not None and node.entry.ptrace:
             owner_uid = process.uid if process is not None else self.real_proc.owner(node.pid)[0]
             if ctx.uid not in (0, owner_uid):
@@ -369,7 +374,7 @@ class ProcOperations(pyfuse3.Operations):
         return pyfuse3.FileInfo(fh=fh, direct_io=True, keep_cache=False)
 
     @_handler
-    async def read(self, fh: int, off: int, size: int) -> bytes:
+    def read(self, fh: int, off: int, size: int) -> bytes:
         handle = self._handles[fh]
         entry, pid = handle.node.entry, handle.node.pid
         source = entry.source
@@ -419,7 +424,7 @@ class ProcOperations(pyfuse3.Operations):
         return data
 
     @_handler
-    async def write(self, fh: int, off: int, buf: bytes) -> int:
+    def write(self, fh: int, off: int, buf: bytes) -> int:
         # Even a failed write may have changed the machine (the control
         # lines before a failing one stay done).
         try:
@@ -443,26 +448,27 @@ class ProcOperations(pyfuse3.Operations):
             raise InvalidArgument(f"{handle.node.entry.name} is not writable")
         if handle.caller:
             raise PermissionDenied(f"{pid}/{handle.node.entry.name} of a real caller is read-only")
-        self._process(handle)
+        # As the kernel's handlers: parse (EINVAL) first, then find the process (ESRCH).
         if source == "reclaim":
-            return self.controller.write_reclaim(pid, buf)
+            return self.controller.write_reclaim(pid, buf, opened=handle.process)
         if source == "clear_refs":
-            return self.controller.write_clear_refs(pid, buf)
+            return self.controller.write_clear_refs(pid, buf, opened=handle.process)
         if source == "oom_score_adj":
-            return self.controller.write_oom_score_adj(pid, buf)
+            return self.controller.write_oom_score_adj(pid, buf, opened=handle.process)
         # comm: only a thread of the process itself may rename it; through the
         # mount every writer is another process, so the kernel answer is EINVAL.
+        self._process(handle)
         raise InvalidArgument("comm can only be changed by the process itself")
 
     @_handler
-    async def flush(self, fh: int) -> None:
+    def flush(self, fh: int) -> None:
         # ENOSYS once, and the kernel sends no FLUSH again on this mount: every
         # close(2) saves a round trip, as procfs, whose close never fails.
         # sim/ctl's unfinished last line runs at release instead.
         raise pyfuse3.FUSEError(errno.ENOSYS)
 
     @_handler
-    async def release(self, fh: int) -> None:
+    def release(self, fh: int) -> None:
         # The last close of a sim/ctl fd runs its unfinished last line. The
         # kernel queues RELEASE before close(2) returns, so the closer's next
         # request sees the line done (but a pid directory the kernel cached
@@ -480,7 +486,7 @@ class ProcOperations(pyfuse3.Operations):
                     self._forget_gone_pids()
 
     @_handler
-    async def fsync(self, fh: int, datasync: bool) -> None:
+    def fsync(self, fh: int, datasync: bool) -> None:
         return None
 
 

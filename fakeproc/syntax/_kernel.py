@@ -21,7 +21,7 @@ U64_MAX = (1 << 64) - 1
 
 # lib/ctype.c marks 9-13, 32 and also 160 (Latin-1 no-break space) as _S:
 # the kernel's isspace() is true for all seven, so strim() strips 0xA0 too.
-_KERNEL_SPACE = frozenset(b"\t\n\v\f\r \xa0")
+_KERNEL_SPACE = b"\t\n\v\f\r \xa0"
 
 
 def cstring(data: bytes) -> bytes:
@@ -32,13 +32,9 @@ def cstring(data: bytes) -> bytes:
 
 def strim(data: bytes) -> tuple[bytes, int]:
     """The kernel's strstrip(): (the stripped bytes, offset of their start in ``data``)."""
-    end = len(data)
-    while end > 0 and data[end - 1] in _KERNEL_SPACE:
-        end -= 1
-    start = 0
-    while start < end and data[start] in _KERNEL_SPACE:
-        start += 1
-    return data[start:end], start
+    end_stripped = data.rstrip(_KERNEL_SPACE)
+    text = end_stripped.lstrip(_KERNEL_SPACE)
+    return text, len(end_stripped) - len(text)
 
 
 def _digit_value(byte: int) -> int:

@@ -7,10 +7,13 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fakeproc.control import SAVE_NOT_YET, Controller, EventLog
+from fakeproc.control._controller import result_json
 from fakeproc.engine import Machine, MachineConfig
-from fakeproc.engine.types import Dialect
+from fakeproc.engine.types import Dialect, ReclaimResult
 from fakeproc.errors import FakeprocError, ParseError
 from fakeproc.syntax import ControlSyntaxError
 
@@ -258,6 +261,31 @@ def test_write_reclaim_parses_before_looking_for_the_process() -> None:
         ctl.write_reclaim(4242, b"all")
     assert dead.value.errno == errno.ESRCH
     assert ctl.events.size == 0
+
+
+@pytest.mark.parametrize(("write", "good"), [
+    ("write_reclaim", b"all"), ("write_clear_refs", b"1"), ("write_oom_score_adj", b"1")])
+def test_a_write_opened_on_an_exited_process_that_pid_now_names_is_esrch_after_parsing(
+        write: str, good: bytes) -> None:
+    ctl = make()
+    world(ctl)
+    opened = ctl.machine.process(100)
+    ctl.run_text("exit 100\nspawn 100 again\n")
+    with pytest.raises(ParseError):  # bad input first, as the kernel parses first
+        getattr(ctl, write)(100, b"bogus", opened=opened)
+    with pytest.raises(FakeprocError) as gone:
+        getattr(ctl, write)(100, good, opened=opened)
+    assert gone.value.errno == errno.ESRCH
+    assert getattr(ctl, write)(100, good, opened=ctl.machine.process(100)) == len(good)
+
+
+@given(st.integers(0, 1 << 40), st.lists(st.integers(0, 1 << 40), min_size=8, max_size=8))
+def test_result_json_is_what_the_json_encoder_writes(scanned: int, counts: list[int]) -> None:
+    result = ReclaimResult(scanned=scanned)
+    for key, value in zip([*result.reclaimed, *result.skipped], counts, strict=True):
+        (result.reclaimed if key in result.reclaimed else result.skipped)[key] = value
+    fields = {"scanned": scanned, "reclaimed": result.reclaimed, "skipped": result.skipped}
+    assert result_json(result) == json.dumps(fields, separators=(",", ":"))[1:-1]
 
 
 def test_write_reclaim_returns_the_cut_count() -> None:

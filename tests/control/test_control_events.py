@@ -31,6 +31,21 @@ def test_line_shape_matches_the_documented_example() -> None:
     assert log.seq == 7
 
 
+def test_pre_encoded_fields_give_the_same_line() -> None:
+    fields = '"pid":100,"request":"anon","scanned":512,' \
+        '"reclaimed":{"anon":480,"file":0,"shmem":0},' \
+        '"skipped":{"shared":32,"mlocked":0,"no_swap":0,"dirty":0,"hugetlb":0}'
+    log = EventLog()
+    for tick in range(6):
+        log.append_json("ctl", tick, '"line":1,"command":"tick 1"')
+    log.append_json("reclaim", 120, fields)
+    log.append_json("tick", 121, "")
+    lines = log.read(0, log.size).decode().splitlines(keepends=True)
+    assert lines[0] == '{"seq":1,"tick":0,"type":"ctl","line":1,"command":"tick 1"}\n'
+    assert lines[6] == DESIGN_EXAMPLE
+    assert lines[7] == '{"seq":8,"tick":121,"type":"tick"}\n'
+
+
 def test_keys_come_in_a_stable_order() -> None:
     log = EventLog()
     log.append("oom_kill", 3, pid=9, comm="x")

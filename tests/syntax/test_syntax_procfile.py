@@ -23,6 +23,7 @@ from fakeproc.syntax import (
     parse_reclaim,
     reclaim_text,
 )
+from fakeproc.syntax._kernel import strim
 
 GiB = 1 << 30
 U64 = 1 << 64
@@ -294,3 +295,18 @@ def test_numbuf_parsers_raise_only_parse_error(data: bytes) -> None:
 def test_oom_score_adj_reads_every_base(value: int, fmt: str) -> None:
     text = fmt.format(value).replace("0o", "0")
     assert parse_oom_score_adj(text.encode()) == (value, len(text))
+
+
+# lib/ctype.c's _S class: 9-13, the space and Latin-1's no-break space.
+_KERNEL_SPACES = b"\t\n\v\f\r \xa0"
+
+
+@given(st.lists(st.sampled_from([*(bytes([c]) for c in _KERNEL_SPACES),
+                                 b"a", b"0", b"\x00", b"\x85", b"\x1c"]), max_size=12))
+def test_strim_strips_exactly_the_kernel_spaces_at_both_ends(pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    text, offset = strim(data)
+    assert data[offset:offset + len(text)] == text
+    assert set(data[:offset]) <= set(_KERNEL_SPACES)
+    assert set(data[offset + len(text):]) <= set(_KERNEL_SPACES)
+    assert text == b"" or (text[0] not in _KERNEL_SPACES and text[-1] not in _KERNEL_SPACES)
