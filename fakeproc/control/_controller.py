@@ -50,19 +50,29 @@ from fakeproc.syntax import (
 SAVE_NOT_YET = "save arrives with a later release"
 
 
+def _result_format() -> str:
+    """result_json's %-format: the fields of a ReclaimResult, its kinds and reasons in order."""
+    empty = ReclaimResult()
+
+    def counts(names: dict[str, int]) -> str:
+        # The engine's names for kinds and reasons: ASCII words, nothing to escape.
+        return "{" + ",".join(f'"{name}":%d' for name in names) + "}"
+    return (f'"scanned":%d,"reclaimed":{counts(empty.reclaimed)},'
+            f'"skipped":{counts(empty.skipped)}')
+
+
+_RESULT_FORMAT = _result_format()
+
+
 def result_json(result: ReclaimResult) -> str:
     """A reclaim's result as event fields: ``"scanned":N,"reclaimed":{...},"skipped":{...}``.
 
-    Formatted directly rather than by the JSON encoder, which costs a third
-    of a reclaim write; the tests hold the two to the same bytes.
+    Formatted directly rather than by the JSON encoder, which cost a third of
+    a reclaim write; the tests hold the two to the same bytes. The engine
+    only ever adds to the kinds and reasons a ReclaimResult starts with.
     """
-    return (f'"scanned":{result.scanned},"reclaimed":{_counts_json(result.reclaimed)},'
-            f'"skipped":{_counts_json(result.skipped)}')
-
-
-def _counts_json(counts: dict[str, int]) -> str:
-    # The keys are the engine's names for kinds and reasons: ASCII words, nothing to escape.
-    return "{" + ",".join([f'"{key}":{value}' for key, value in counts.items()]) + "}"
+    return _RESULT_FORMAT % (result.scanned, *result.reclaimed.values(),
+                             *result.skipped.values())
 
 
 @functools.lru_cache(maxsize=256)
