@@ -181,11 +181,18 @@ class ProcOperations(pyfuse3.Operations):
     # -- helpers --------------------------------------------------------------
 
     def _node(self, inode: int) -> tree.Node:
+        return self._resolve(inode)[0]
+
+    def _resolve(self, inode: int) -> tuple[tree.Node, Process | None]:
+        """The node of ``inode`` and its live simulated process (None outside pid
+        directories and for a real caller's own); ENOENT if it names nothing now."""
         node = tree.node_of(inode)
-        if node is None or (node.pid is not None and not self._alive(node.pid)
-                            and not self._is_caller_node(node)):
+        if node is None:
             raise pyfuse3.FUSEError(errno.ENOENT)
-        return node
+        process = self._live_process(node.pid)
+        if node.pid is not None and process is None and not self._is_caller_node(node):
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return node, process
 
     def _is_caller_node(self, node: tree.Node) -> bool:
         """A node of a real, not simulated process's own directory (see lookup for who)."""
@@ -357,10 +364,9 @@ class ProcOperations(pyfuse3.Operations):
 
     @_handler
     def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
-        node = self._node(inode)
+        node, process = self._resolve(inode)
         if node.entry.is_dir:
             raise pyfuse3.FUSEError(errno.EISDIR)
-        process = self._live_process(node.pid)
         caller = node.pid is not None and process is None
         if node.pid is not None and node.entry.ptrace:
             owner_uid = process.uid if process is not None else self.real_proc.owner(node.pid)[0]
