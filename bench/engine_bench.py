@@ -74,6 +74,8 @@ def build_big(frames: int, processes: int) -> Machine:
         m.mmap(pid, BASE_ADDR, per * PAGE_SIZE, "anon")
         m.touch(pid, BASE_ADDR, per * PAGE_SIZE, write=True)
         m.advance(1)  # distinct ages, so the LRU order has something to order
+    if m.swap_used_pages():
+        raise ValueError(f"{frames:,} frames do not all fit in RAM: the figures would time swap")
     return m
 
 
