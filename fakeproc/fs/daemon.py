@@ -37,7 +37,7 @@ def serve(operations: ProcOperations, mountpoint: str, *, allow_other: bool = Fa
     try:
         if on_mounted is not None:
             on_mounted()
-        serve_requests()
+        serve_requests(helper_busy=operations.forgetter.busy)
     finally:
         operations.forgetter.close()  # its notifications need the session
         pyfuse3.close(unmount=True)

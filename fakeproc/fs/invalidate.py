@@ -62,7 +62,12 @@ class PidForgetter:
         self._forget_inode = forget_inode
         self._wait_s = wait_s
         self._batches: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._last: _Batch | None = None
         self._thread: threading.Thread | None = None
+
+    def busy(self) -> bool:
+        """Has the helper thread work left? (It serves batches in order.)"""
+        return self._last is not None and not self._last.done.is_set()
 
     def forget(self, pids: Sequence[int]) -> bool:
         """Invalidate these pids' directories; True if done before the short wait ran out."""
@@ -70,7 +75,7 @@ class PidForgetter:
             self._thread = threading.Thread(target=self._serve, name="fakeproc-invalidate",
                                             daemon=True)
             start_without_loop_signals(self._thread)
-        batch = _Batch(pids)
+        batch = self._last = _Batch(pids)
         self._batches.put(batch)
         done = batch.done.wait(self._wait_s)
         if not done:

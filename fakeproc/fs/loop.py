@@ -9,7 +9,9 @@ completion, and its ``wait_readable`` returns at once, so that pyfuse3's read
 of the (blocking) FUSE fd is what waits for the next request, as libfuse's
 own single-threaded loop does: one system call per request. Trio spent three
 system calls and a scheduler pass on every request, and a poll(2) before the
-read cost a tenth of a request.
+read cost a tenth of a request. But pyfuse3 reads holding the GIL: while a
+helper thread has work (a pid invalidation, fs/invalidate.py), the driver
+waits in poll(2), which releases it, instead.
 
 SIGTERM and SIGINT interrupt that read (their handler is installed without
 SA_RESTART, so read(2) fails with EINTR and pyfuse3 goes round its loop
@@ -39,6 +41,8 @@ _TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Interrupts the blocking read while the loop stops (see the module's docs).
 _INTERRUPT = signal.SIGALRM
 _INTERRUPT_EVERY_S = 0.01
+# While a helper thread is busy, how long each poll lets it run before checking again.
+_HELPER_POLL_MS = 10
 LOOP_SIGNALS = frozenset({*_TERMINATING_SIGNALS, _INTERRUPT})
 _MAX_TASKS = 1  # handlers never await: a second task would only add switches
 # After SIGTERM/SIGINT, requests already queued are served for at most this long.
@@ -93,7 +97,8 @@ class Driver:
     ClosedResourceError = ClosedResourceError
     Lock = Lock
 
-    def __init__(self) -> None:
+    def __init__(self, helper_busy: Callable[[], bool] = lambda: False) -> None:
+        self._helper_busy = helper_busy
         self.lowlevel = self
         self.from_thread = self
         self._closing = False
@@ -120,27 +125,33 @@ class Driver:
             signal.setitimer(signal.ITIMER_REAL, _INTERRUPT_EVERY_S, _INTERRUPT_EVERY_S)
 
     async def wait_readable(self, fd: int) -> None:
-        """Return at once, or once the loop stops, only while requests are still queued.
+        """Return when the read that follows may block; once the loop stops, only
+        while requests are still queued.
 
-        Serving, the read that follows blocks until a request comes. Stopping,
-        a queued request may hold a lock that a pid invalidation
-        (fs/invalidate.py) is waiting on: what is already queued is served,
-        then the loop ends (pyfuse3.terminate calls notify_closing).
+        Serving, the read blocks until a request comes, holding the GIL, so
+        while a helper thread is busy this waits in poll instead. Stopping, a
+        queued request may hold a lock that a pid invalidation is waiting on:
+        what is already queued is served, then the loop ends
+        (pyfuse3.terminate calls notify_closing).
         """
+        while self._stop_by is None and not self._closing and self._helper_busy():
+            if _queued(fd, _HELPER_POLL_MS):
+                return
         stop_by = self._stop_by
         if stop_by is None and not self._closing:
             return
         while not self._closing:
-            if stop_by is not None and time.monotonic() < stop_by and _queued(fd):
+            if stop_by is not None and time.monotonic() < stop_by and _queued(fd, 0):
                 return
             pyfuse3.terminate()
         raise ClosedResourceError("the FUSE loop is terminating")
 
 
-def _queued(fd: int) -> bool:
+def _queued(fd: int, timeout_ms: int) -> bool:
+    """Is a request waiting on ``fd`` now, or within ``timeout_ms``?"""
     poll = select.poll()
     poll.register(fd, select.POLLIN)
-    return bool(poll.poll(0))
+    return bool(poll.poll(timeout_ms))
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:
@@ -161,12 +172,13 @@ def start_without_loop_signals(thread: threading.Thread) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
-def serve_requests() -> None:
+def serve_requests(helper_busy: Callable[[], bool] = lambda: False) -> None:
     """Run pyfuse3's main loop with a :class:`Driver` as its trio until unmounted or signalled.
 
-    The previous handlers of the loop's signals are restored afterwards.
+    ``helper_busy`` tells whether a helper thread has work (it needs the
+    GIL). The previous handlers of the loop's signals are restored afterwards.
     """
-    driver = Driver()
+    driver = Driver(helper_busy)
     saved_trio = pyfuse3.trio  # type: ignore[attr-defined]
     saved_handlers = {signum: signal.signal(signum, driver.on_signal)
                       for signum in _TERMINATING_SIGNALS}

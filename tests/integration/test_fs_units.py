@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -207,3 +208,27 @@ def test_helper_threads_leave_the_loop_signals_to_the_loop() -> None:
     thread.join()
     assert LOOP_SIGNALS.issubset(seen[0])
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before  # the caller's is unchanged
+
+
+def test_the_loop_driver_waits_in_poll_while_a_helper_thread_works() -> None:
+    """pyfuse3 reads the FUSE fd holding the GIL: while a helper has work, the driver
+    waits where the GIL is released, until a request comes or the helper is done."""
+    fuse_r, fuse_w = os.pipe()
+    done = threading.Event()
+    try:
+        driver = Driver(lambda: not done.is_set())
+
+        def work() -> None:
+            time.sleep(0.05)  # an invalidation's work
+            done.set()
+        helper = threading.Thread(target=work)
+        helper.start()
+        _finish(driver.wait_readable(fuse_r))  # returns once the helper is done
+        assert done.is_set()
+        helper.join()
+        done.clear()  # busy again, but a request is waiting: serve it
+        os.write(fuse_w, b"request")
+        _finish(driver.wait_readable(fuse_r))
+    finally:
+        for fd in (fuse_r, fuse_w):
+            os.close(fd)
