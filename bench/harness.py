@@ -16,7 +16,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,23 +56,43 @@ def measure(run: Callable[[S], object], setup: Callable[[], S], repeats: int,
     """
     for _ in range(warmup):
         run(setup())
-    times = []
-    for _ in range(repeats):
-        state = setup()
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            run(state)
-            times.append(time.perf_counter() - t0)
-        finally:
-            gc.enable()
-    return Stats(tuple(times))
+    return Stats(tuple(_timed(run, setup()) for _ in range(repeats)))
+
+
+def measure_alternating(runs: Sequence[Callable[[], object]], repeats: int,
+                        *, warmup: int = 1) -> list[Stats]:
+    """Time each of ``runs`` ``repeats`` times, taking turns: one repeat of each,
+    the first of every round rotating, so a slow spell of a shared machine
+    falls on every side alike instead of on whichever ran then."""
+    for run in runs:
+        for _ in range(warmup):
+            run()
+    times: list[list[float]] = [[] for _ in runs]
+    for round_ in range(repeats):
+        for i in range(len(runs)):
+            turn = (round_ + i) % len(runs)
+            times[turn].append(_timed(_ignoring_state(runs[turn]), None))
+    return [Stats(tuple(t)) for t in times]
+
+
+def _ignoring_state(run: Callable[[], object]) -> Callable[[None], object]:
+    return lambda _state: run()
+
+
+def _timed(run: Callable[[S], object], state: S) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        run(state)
+        return time.perf_counter() - t0
+    finally:
+        gc.enable()
 
 
 def measure_simple(run: Callable[[], object], repeats: int, *, warmup: int = 1) -> Stats:
     """Time ``run()`` with no per-repeat set-up."""
-    return measure(lambda _state: run(), lambda: None, repeats, warmup=warmup)
+    return measure(_ignoring_state(run), lambda: None, repeats, warmup=warmup)
 
 
 @dataclass
