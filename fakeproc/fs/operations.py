@@ -292,7 +292,7 @@ class ProcOperations(pyfuse3.Operations):
 
     @_handler
     def lookup(self, parent_inode: int, name: bytes,
-                     ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+               ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         found = tree.child_inode(parent_inode, name.decode("utf-8", "replace"))
         if found is None:
             raise pyfuse3.FUSEError(errno.ENOENT)
@@ -317,8 +317,8 @@ class ProcOperations(pyfuse3.Operations):
 
     @_handler
     def setattr(self, inode: int, attr: pyfuse3.EntryAttributes,
-                      fields: pyfuse3.SetattrFields, fh: int | None,
-                      ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+                fields: pyfuse3.SetattrFields, fh: int | None,
+                ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         # O_TRUNC and `truncate -s0` arrive here: accepted and ignored, as procfs
         # does. Changing owner or mode is refused, as proc_setattr does.
         if fields.update_mode or fields.update_uid or fields.update_gid:
