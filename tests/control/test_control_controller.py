@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakeproc.control import SAVE_NOT_YET, Controller, EventLog
-from fakeproc.control._controller import result_json
+from fakeproc.control._controller import REQUEST_FORMAT, result_values
+from fakeproc.control._events import json_string
 from fakeproc.engine import Machine, MachineConfig
 from fakeproc.engine.types import Dialect, ReclaimResult
 from fakeproc.errors import FakeprocError, ParseError
@@ -279,13 +280,17 @@ def test_a_write_opened_on_an_exited_process_that_pid_now_names_is_esrch_after_p
     assert getattr(ctl, write)(100, good, opened=ctl.machine.process(100)) == len(good)
 
 
-@given(st.integers(0, 1 << 40), st.lists(st.integers(0, 1 << 40), min_size=8, max_size=8))
-def test_result_json_is_what_the_json_encoder_writes(scanned: int, counts: list[int]) -> None:
+@given(st.integers(0, 1 << 22), st.text(max_size=8), st.integers(0, 1 << 40),
+       st.lists(st.integers(0, 1 << 40), min_size=8, max_size=8))
+def test_the_result_event_format_is_what_the_json_encoder_writes(
+        pid: int, request: str, scanned: int, counts: list[int]) -> None:
     result = ReclaimResult(scanned=scanned)
     for key, value in zip([*result.reclaimed, *result.skipped], counts, strict=True):
         (result.reclaimed if key in result.reclaimed else result.skipped)[key] = value
-    fields = {"scanned": scanned, "reclaimed": result.reclaimed, "skipped": result.skipped}
-    assert result_json(result) == json.dumps(fields, separators=(",", ":"))[1:-1]
+    fields = {"pid": pid, "request": request, "scanned": scanned,
+              "reclaimed": result.reclaimed, "skipped": result.skipped}
+    formatted = REQUEST_FORMAT % (pid, json_string(request), *result_values(result))
+    assert formatted == json.dumps(fields, separators=(",", ":"))[1:-1]
 
 
 def test_write_reclaim_returns_the_cut_count() -> None:

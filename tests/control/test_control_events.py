@@ -31,19 +31,40 @@ def test_line_shape_matches_the_documented_example() -> None:
     assert log.seq == 7
 
 
-def test_pre_encoded_fields_give_the_same_line() -> None:
-    fields = '"pid":100,"request":"anon","scanned":512,' \
-        '"reclaimed":{"anon":480,"file":0,"shmem":0},' \
-        '"skipped":{"shared":32,"mlocked":0,"no_swap":0,"dirty":0,"hugetlb":0}'
+def test_formatted_fields_give_the_same_lines_whenever_they_are_formatted() -> None:
+    fields = ('"pid":%d,"request":%s,"scanned":%d,"reclaimed":{"anon":%d,"file":0,"shmem":0},'
+              '"skipped":{"shared":%d,"mlocked":0,"no_swap":0,"dirty":0,"hugetlb":0}')
     log = EventLog()
     for tick in range(6):
-        log.append_json("ctl", tick, '"line":1,"command":"tick 1"')
-    log.append_json("reclaim", 120, fields)
-    log.append_json("tick", 121, "")
+        log.append_format("ctl", tick, '"line":%d,"command":%s', (1, '"tick 1"'))
+    assert log.seq == 6
+    log.append_format("reclaim", 120, fields, (100, '"anon"', 512, 480, 32))
+    log.append_format("tick", 121, "", ())
     lines = log.read(0, log.size).decode().splitlines(keepends=True)
     assert lines[0] == '{"seq":1,"tick":0,"type":"ctl","line":1,"command":"tick 1"}\n'
     assert lines[6] == DESIGN_EXAMPLE
     assert lines[7] == '{"seq":8,"tick":121,"type":"tick"}\n'
+
+
+@pytest.mark.parametrize("count", [1, 255, 256, 257, 1000])
+def test_events_waiting_to_be_formatted_count_everywhere(count: int) -> None:
+    """Size, length, reads and the capacity bound see an event the moment it is appended."""
+    log, reference = EventLog(capacity=300), EventLog(capacity=300)
+    for i in range(count):
+        log.append_format("ctl", i, '"line":%d', (i,))
+        reference.append("ctl", i, line=i)
+        assert log.seq == reference.seq == i + 1
+    assert len(log) == len(reference) == min(count, 300)
+    assert log.kept_from == reference.kept_from
+    assert log.size == reference.size
+    assert log.read(0, log.size) == reference.read(0, reference.size)
+
+
+def test_a_sink_gets_each_formatted_event_at_once() -> None:
+    sink = io.StringIO()
+    log = EventLog(sink=sink)
+    log.append_format("ctl", 0, '"line":%d', (1,))
+    assert sink.getvalue() == '{"seq":1,"tick":0,"type":"ctl","line":1}\n'
 
 
 def test_keys_come_in_a_stable_order() -> None:
