@@ -29,9 +29,9 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyfuse3
 
@@ -53,15 +53,29 @@ class ClosedResourceError(Exception):
     """Raised by ``wait_readable`` once the loop is told to stop (pyfuse3 then returns)."""
 
 
+class _Done(tuple[()]):
+    """An awaitable that is already done, with no coroutine to create and run:
+    awaiting it iterates an empty tuple, in C. pyfuse3 awaits the lock and
+    ``wait_readable`` on every request."""
+
+    if TYPE_CHECKING:
+        def __await__(self) -> Generator[None, None, None]: ...
+    else:
+        __await__ = tuple.__iter__
+
+
+DONE = _Done()
+
+
 class Lock:
     """pyfuse3's read lock: with one task it is never contended."""
 
-    async def __aenter__(self) -> None:
-        return None
+    def __aenter__(self) -> _Done:
+        return DONE
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        return None
+    def __aexit__(self, exc_type: type[BaseException] | None,
+                  exc: BaseException | None, tb: TracebackType | None) -> _Done:
+        return DONE
 
 
 class _Task:
@@ -124,8 +138,8 @@ class Driver:
             self._stop_by = time.monotonic() + STOP_DRAIN_S
             signal.setitimer(signal.ITIMER_REAL, _INTERRUPT_EVERY_S, _INTERRUPT_EVERY_S)
 
-    async def wait_readable(self, fd: int) -> None:
-        """Return when the read that follows may block; once the loop stops, only
+    def wait_readable(self, fd: int) -> _Done:
+        """Done when the read that follows may block; once the loop stops, only
         while requests are still queued.
 
         Serving, the read blocks until a request comes, holding the GIL, so
@@ -136,13 +150,13 @@ class Driver:
         """
         while self._stop_by is None and not self._closing and self._helper_busy():
             if _queued(fd, _HELPER_POLL_MS):
-                return
+                return DONE
         stop_by = self._stop_by
         if stop_by is None and not self._closing:
-            return
+            return DONE
         while not self._closing:
             if stop_by is not None and time.monotonic() < stop_by and _queued(fd, 0):
-                return
+                return DONE
             pyfuse3.terminate()
         raise ClosedResourceError("the FUSE loop is terminating")
 

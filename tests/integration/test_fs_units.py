@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from typing import Any
 
 import pyfuse3
@@ -147,10 +147,10 @@ def test_a_stale_pid_file_never_names_a_live_stranger() -> None:
     assert not registry.DaemonRecord(pid=2**22 + 1, start_ticks=0, mountpoint="/x").is_running()
 
 
-def _finish(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine that must not suspend, as the loop driver does."""
+def _finish(awaitable: Awaitable[Any]) -> None:
+    """Await something that must not suspend, as the loop driver does."""
     with pytest.raises(StopIteration):
-        coroutine.send(None)
+        next(awaitable.__await__())
 
 
 def test_the_loop_driver_leaves_the_waiting_to_the_read_and_stops_when_told() -> None:
@@ -160,7 +160,7 @@ def test_the_loop_driver_leaves_the_waiting_to_the_read_and_stops_when_told() ->
         _finish(driver.wait_readable(fuse_r))  # no request yet: pyfuse3's read will wait
         driver.notify_closing(fuse_r)  # pyfuse3.terminate, or the fd going away
         with pytest.raises(ClosedResourceError):
-            driver.wait_readable(fuse_r).send(None)
+            _finish(driver.wait_readable(fuse_r))
     finally:
         for fd in (fuse_r, fuse_w):
             os.close(fd)
@@ -191,7 +191,7 @@ def test_the_loop_driver_serves_queued_requests_after_a_signal(
         assert not terminated
         os.read(fuse_r, 100)  # served: nothing is queued any more
         with pytest.raises(ClosedResourceError):
-            driver.wait_readable(fuse_r).send(None)
+            _finish(driver.wait_readable(fuse_r))
         assert terminated == [True]
     finally:
         for fd in (fuse_r, fuse_w):
