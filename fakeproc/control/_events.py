@@ -107,26 +107,34 @@ class EventLog:
             self._format_waiting()
 
     def _format_waiting(self) -> None:
+        if not self._waiting:
+            return
         waiting, self._waiting = self._waiting, []
+        texts = []
         for seq, tick, type, fields_format, values in waiting:
             fields = fields_format % values
             separator = "," if fields else ""
-            self._add_line(f'{{"seq":{seq},"tick":{tick},"type":{json_string(type)}'
-                           f"{separator}{fields}}}\n")
+            texts.append(f'{{"seq":{seq},"tick":{tick},"type":{json_string(type)}'
+                         f"{separator}{fields}}}\n")
+        self._add_lines(texts)
 
-    def _add_line(self, text: str) -> None:
-        line = text.encode("ascii")
-        self._lines.append(line)
-        self._starts.append(self._size)
-        self._size += len(line)
-        if len(self._lines) - self._first > self.capacity:
-            self._first += 1
-            if self._first >= len(self._lines) - self._first:
-                del self._lines[: self._first]
-                del self._starts[: self._first]
+    def _add_lines(self, texts: list[str]) -> None:
+        lines, starts, size = self._lines, self._starts, self._size
+        for text in texts:
+            line = text.encode("ascii")
+            lines.append(line)
+            starts.append(size)
+            size += len(line)
+        self._size = size
+        excess = len(lines) - self._first - self.capacity
+        if excess > 0:
+            self._first += excess
+            if self._first >= len(lines) - self._first:
+                del lines[: self._first]
+                del starts[: self._first]
                 self._first = 0
         if self.sink is not None:
-            self.sink.write(text)
+            self.sink.write("".join(texts))
             self.sink.flush()  # a `tail -f` on the real file sees each event at once
 
     @property

@@ -231,11 +231,12 @@ class ReclaimResult:
     """What one reclaim (per-process, madvise or global) did, in pages."""
 
     scanned: int = 0
+    # Copies of these (dict.copy runs in C: every reclaim write makes a result).
     reclaimed: dict[str, int] = field(
-        default_factory=lambda: {"anon": 0, "file": 0, "shmem": 0})
+        default_factory={"anon": 0, "file": 0, "shmem": 0}.copy)
     skipped: dict[str, int] = field(
-        default_factory=lambda: {"shared": 0, "mlocked": 0, "no_swap": 0, "dirty": 0,
-                                 "hugetlb": 0})
+        default_factory={"shared": 0, "mlocked": 0, "no_swap": 0, "dirty": 0,
+                         "hugetlb": 0}.copy)
 
     @property
     def reclaimed_total(self) -> int:

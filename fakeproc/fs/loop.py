@@ -197,6 +197,8 @@ def serve_requests(helper_busy: Callable[[], bool] = lambda: False) -> None:
     saved_handlers = {signum: signal.signal(signum, driver.on_signal)
                       for signum in _TERMINATING_SIGNALS}
     saved_handlers[_INTERRUPT] = signal.signal(_INTERRUPT, _interrupted)
+    for signum in LOOP_SIGNALS:
+        signal.siginterrupt(signum, True)  # no SA_RESTART: the read must fail with EINTR
     pyfuse3.trio = driver  # type: ignore[attr-defined]
     try:
         coroutine = pyfuse3.main(max_tasks=_MAX_TASKS)
