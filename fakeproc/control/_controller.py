@@ -64,13 +64,13 @@ def _result_format() -> str:
 # A reclaim or madvise event's fields: pid, the request (a JSON string) and
 # the result, formatted directly rather than through the JSON encoder (which
 # cost a third of a reclaim write); the tests hold the two to the same bytes.
-RESULT_FORMAT = _result_format()
-REQUEST_FORMAT = '"pid":%d,"request":%s,' + RESULT_FORMAT
+REQUEST_FORMAT = '"pid":%d,"request":%s,' + _result_format()
 
 
 def result_values(result: ReclaimResult) -> tuple[int, ...]:
-    """RESULT_FORMAT's values (the engine only ever adds to the kinds and reasons
-    a ReclaimResult starts with, so there is one per field)."""
+    """The result's values for REQUEST_FORMAT, after pid and request (the engine
+    only ever adds to the kinds and reasons a ReclaimResult starts with, so
+    there is one per field)."""
     return (result.scanned, *result.reclaimed.values(), *result.skipped.values())
 
 
