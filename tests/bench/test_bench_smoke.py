@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import run
-from bench.harness import Figure, Stats, render_table
+from bench.harness import Figure, Stats, measure_alternating, render_table
 from bench.pyref import PyMachine
 
 
@@ -86,3 +86,12 @@ def test_pyref_agrees_with_the_engine_on_a_tiny_world() -> None:
         assert [int(v) for v in getattr(counts, name)] == [r[name] for r in rows], name
     chosen = py.pick_lru(2)
     assert len(chosen) == 2 and chosen == sorted(chosen)
+
+
+def test_alternating_repeats_take_turns_and_rotate_who_goes_first() -> None:
+    calls: list[str] = []
+    stats = measure_alternating([lambda: calls.append("a"), lambda: calls.append("b")],
+                                repeats=3, warmup=1)
+    warmups, rounds = calls[:2], calls[2:]
+    assert (warmups, rounds) == (["a", "b"], ["a", "b", "b", "a", "a", "b"])
+    assert [len(s.values) for s in stats] == [3, 3]
