@@ -175,7 +175,8 @@ def _build_operations(args: argparse.Namespace) -> ProcOperations:
     on_proc = registry.resolve(args.mountpoint) == "/proc"
     return ProcOperations(machine, controller, events,
                           owner_uid=os.getuid(), owner_gid=os.getgid(),
-                          real_proc=RealProc(None if on_proc else "/proc"))
+                          real_proc=RealProc(None if on_proc else "/proc"),
+                          log_requests=args.verbose)
 
 
 def _serve(args: argparse.Namespace, on_mounted: Callable[[], None] | None = None) -> None:

@@ -8,14 +8,17 @@ depends on an encoding. The file grows forever as far as readers can tell
 only the newest ``capacity`` lines.
 
 A hot path logs an event as a %-format and its values; the line is
-formatted when the log is next looked at, or with a batch of others:
-formatted together in one tight loop they cost a fraction of what each
-costs inside the request that logged it, whose caches are cold.
+formatted when the log is next looked at, or with a batch of others: the
+batch's formats are joined and formatted with one ``%``, and the result split
+into lines, all in C. That costs a fraction of formatting each line inside
+the request that logged it, in Python and with cold caches.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
+import itertools
 import json
 import json.encoder
 from collections.abc import Callable
@@ -54,6 +57,14 @@ _encode_object = _object_encoder()
 json_string = json.encoder.encode_basestring_ascii  # a str as an ASCII JSON string literal
 
 
+@functools.lru_cache(maxsize=64)
+def _line_format(type: str, fields_format: str) -> str:
+    """The %-format of a whole line, its values (seq, tick, *field values)."""
+    separator = "," if fields_format else ""
+    head = '{"seq":%d,"tick":%d,"type":' + json_string(type).replace("%", "%%")
+    return f"{head}{separator}{fields_format}}}\n"
+
+
 class EventLog:
     """Bounded, append-only JSON-lines log with absolute byte offsets.
 
@@ -77,8 +88,10 @@ class EventLog:
         self._lines: list[bytes] = []
         self._starts: list[int] = []
         self._first = 0
-        # Events not formatted yet: (seq, tick, type, fields format, its values).
-        self._waiting: list[tuple[int, int, str, str, tuple[object, ...]]] = []
+        # Events not formatted yet: their line formats, and all their values in order.
+        self._formats: list[str] = []
+        self._values: list[object] = []
+        self._batch = 1 if sink is not None else _FORMAT_BATCH
 
     @property
     def size(self) -> int:
@@ -91,7 +104,10 @@ class EventLog:
         clash = _RESERVED & fields.keys()
         if clash:
             raise ValueError(f"reserved event keys: {sorted(clash)}")
-        self.append_format(type, tick, "%s", (_encode_object(fields)[1:-1],))
+        if fields:
+            self.append_format(type, tick, "%s", (_encode_object(fields)[1:-1],))
+        else:
+            self.append_format(type, tick, "", ())
 
     def append_format(self, type: str, tick: int, fields_format: str,
                       values: tuple[object, ...]) -> None:
@@ -102,39 +118,32 @@ class EventLog:
         (:data:`json_string`). With a sink the line is written at once.
         """
         self.seq += 1
-        self._waiting.append((self.seq, tick, type, fields_format, values))
-        if self.sink is not None or len(self._waiting) >= _FORMAT_BATCH:
+        self._formats.append(_line_format(type, fields_format))
+        self._values += (self.seq, tick)
+        self._values += values
+        if len(self._formats) >= self._batch:
             self._format_waiting()
 
     def _format_waiting(self) -> None:
-        if not self._waiting:
+        if not self._formats:
             return
-        waiting, self._waiting = self._waiting, []
-        texts = []
-        for seq, tick, type, fields_format, values in waiting:
-            fields = fields_format % values
-            separator = "," if fields else ""
-            texts.append(f'{{"seq":{seq},"tick":{tick},"type":{json_string(type)}'
-                         f"{separator}{fields}}}\n")
-        self._add_lines(texts)
-
-    def _add_lines(self, texts: list[str]) -> None:
-        lines, starts, size = self._lines, self._starts, self._size
-        for text in texts:
-            line = text.encode("ascii")
-            lines.append(line)
-            starts.append(size)
-            size += len(line)
-        self._size = size
-        excess = len(lines) - self._first - self.capacity
+        text = "".join(self._formats) % tuple(self._values)
+        self._formats, self._values = [], []
+        data = text.encode("ascii")
+        # ASCII JSON escapes every line break inside a value: each line ends in the one "\n".
+        lines = data.splitlines(keepends=True)
+        self._lines += lines
+        self._starts += itertools.accumulate(map(len, lines[:-1]), initial=self._size)
+        self._size += len(data)
+        excess = len(self._lines) - self._first - self.capacity
         if excess > 0:
             self._first += excess
-            if self._first >= len(lines) - self._first:
-                del lines[: self._first]
-                del starts[: self._first]
+            if self._first >= len(self._lines) - self._first:
+                del self._lines[: self._first]
+                del self._starts[: self._first]
                 self._first = 0
         if self.sink is not None:
-            self.sink.write("".join(texts))
+            self.sink.write(text)
             self.sink.flush()  # a `tail -f` on the real file sees each event at once
 
     @property

@@ -333,7 +333,8 @@ class Machine:
         self._next_oid = 1
         self._next_seq = 0
         self._last_pid = 0
-        self._events: list[dict[str, Any]] = []
+        # What the machine did on its own (global reclaim, OOM kills) since drain_events.
+        self.events_pending: list[dict[str, Any]] = []
         # Views computed since the last change: a reader that polls status
         # or smaps between operations pays once. Dropped at every change.
         self._views: dict[tuple[str, int], Any] = {}
@@ -357,7 +358,16 @@ class Machine:
         return sorted(self._tasks)
 
     def process(self, pid: int) -> Process:
-        return self._task(pid).info
+        """The live process ``pid``; NoSuchProcess (ESRCH) if there is none."""
+        task = self._tasks.get(pid)
+        if task is None:
+            raise NoSuchProcess(f"no process {pid}")
+        return task.info
+
+    def live_process(self, pid: int) -> Process | None:
+        """The live process ``pid``, or None: the look-up of every FUSE request."""
+        task = self._tasks.get(pid)
+        return None if task is None else task.info
 
     def _task(self, pid: int) -> _Task:
         task = self._tasks.get(pid)
@@ -366,7 +376,7 @@ class Machine:
         return task
 
     def drain_events(self) -> list[dict[str, Any]]:
-        events, self._events = self._events, []
+        events, self.events_pending = self.events_pending, []
         return events
 
     def _changed(self) -> None:
@@ -1197,9 +1207,10 @@ class Machine:
             self.counters["pgsteal_anon"] += scanned_anon
             self.counters["pgscan_file"] += scanned_file
             self.counters["pgsteal_file"] += scanned_file
-            self._events.append({"type": "global_reclaim", "tick": self.tick,
-                                 "scanned": total.scanned,
-                                 "reclaimed": {"anon": scanned_anon, "file": scanned_file}})
+            self.events_pending.append({"type": "global_reclaim", "tick": self.tick,
+                                        "scanned": total.scanned,
+                                        "reclaimed": {"anon": scanned_anon,
+                                                      "file": scanned_file}})
 
     def _pick_lru(self, cand: Int64Array, keys: Int64Array, needs_slot: BoolArray,
                   target: int) -> Int64Array:
@@ -1297,9 +1308,9 @@ class Machine:
 
     def _oom_kill(self, task: _Task) -> None:
         mem = self._memory(task)
-        self._events.append({"type": "oom_kill", "tick": self.tick, "pid": task.info.pid,
-                             "comm": task.info.comm, "rss_kib": mem.vm_rss * 4,
-                             "oom_score_adj": task.info.oom_score_adj})
+        self.events_pending.append({"type": "oom_kill", "tick": self.tick, "pid": task.info.pid,
+                                    "comm": task.info.comm, "rss_kib": mem.vm_rss * 4,
+                                    "oom_score_adj": task.info.oom_score_adj})
         self.counters["oom_kill"] += 1
         self._exit(task)
 
@@ -1323,8 +1334,8 @@ class Machine:
             raise InvalidArgument(f"reclaim mode {mode!r}")
         task = self._task(pid)
         result = ReclaimResult()
-        vmas = [v for v in task.info.vmas
-                if mode == "all" or (mode == "file") == v.has_file]
+        vmas = (list(task.info.vmas) if mode == "all" else
+                [v for v in task.info.vmas if (mode == "file") == v.has_file])
         if not vmas:
             return result  # nothing of the type: nothing changes, caches stay valid
         self._note_peak(task)

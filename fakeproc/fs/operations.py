@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import errno
 import functools
+import itertools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyfuse3
 
@@ -85,7 +85,6 @@ GLOBAL_RENDERERS: dict[str, GlobalRenderer] = {
     "cpuinfo": render.render_cpuinfo,
 }
 
-P = ParamSpec("P")
 T = TypeVar("T")
 
 
@@ -94,46 +93,62 @@ def _summary(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _handler(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """The coroutine pyfuse3 awaits, around a plain function: log the request
-    (for --verbose), translate errors, never let one escape."""
+def _handler(fn: Callable[..., T]) -> Callable[..., Coroutine[Any, Any, T]]:
+    """The coroutine pyfuse3 awaits, around a plain function: translate errors,
+    never let one escape. (Request logging, for --verbose, is added per mount:
+    see :meth:`ProcOperations._log_requests`.)"""
 
     @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("request %s %s", fn.__name__,
-                      " ".join(_summary(a) for a in args[1:] if not _is_ctx(a)))
+    async def wrapper(*args: Any) -> T:  # pyfuse3 passes every argument by position
         try:
-            return fn(*args, **kwargs)
+            return fn(*args)
         except pyfuse3.FUSEError:
             raise
         except Exception as exc:
-            if not isinstance(exc, FakeprocError):
-                log.exception("unexpected error in %s; answering EIO", fn.__name__)
-            raise pyfuse3.FUSEError(errno_of(exc)) from None
+            raise _fuse_error(exc, fn.__name__) from None
 
+    wrapper.__fakeproc_handler__ = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _fuse_error(exc: Exception, handler: str) -> pyfuse3.FUSEError:
+    """The FUSEError that answers ``exc``; an unexpected one is logged, and is EIO."""
+    if not isinstance(exc, FakeprocError):
+        log.exception("unexpected error in %s; answering EIO", handler)
+    return pyfuse3.FUSEError(errno_of(exc))
+
+
+def _logging_request(name: str, serve: Callable[..., Coroutine[Any, Any, T]],
+                     ) -> Callable[..., Coroutine[Any, Any, T]]:
+    async def logged(*args: Any) -> T:
+        log.debug("request %s %s", name, " ".join(_summary(a) for a in args if not _is_ctx(a)))
+        return await serve(*args)
+    return logged
 
 
 def _is_ctx(value: object) -> bool:
     return isinstance(value, pyfuse3.RequestContext | pyfuse3.SetattrFields | pyfuse3.ReaddirToken)
 
 
-@dataclass(slots=True)
 class Handle:
     """One open file: what it is, for which process, and its read/write state.
 
-    Every open builds one, so the read and write state is built on first use:
-    a file is either read or written, most only once.
+    Every open builds one, so it is a plain slotted class and the read and
+    write state is built on first use: a file is either read or written,
+    most only once.
     """
 
-    node: tree.Node
-    process: Process | None  # the process as it was at open (pid files only)
-    privileged: bool  # the opener was uid 0: pagemap shows PFNs
-    caller: bool = False  # a real caller's own entry: its bytes come from the real /proc
-    lines_run: int = 0  # control lines this handle has handed over so far
-    _snapshot: Snapshot | None = None
-    _lines: LineBuffer | None = None
+    __slots__ = ("_lines", "_snapshot", "caller", "lines_run", "node", "privileged", "process")
+
+    def __init__(self, node: tree.Node, process: Process | None, privileged: bool,
+                 caller: bool = False) -> None:
+        self.node = node
+        self.process = process  # the process as it was at open (pid files only)
+        self.privileged = privileged  # the opener was uid 0: pagemap shows PFNs
+        self.caller = caller  # a real caller's own entry: its bytes come from the real /proc
+        self.lines_run = 0  # control lines this handle has handed over so far
+        self._snapshot: Snapshot | None = None
+        self._lines: LineBuffer | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -157,7 +172,7 @@ class ProcOperations(pyfuse3.Operations):
 
     def __init__(self, machine: Machine, controller: Controller, events: EventLog, *,
                  owner_uid: int, owner_gid: int, real_proc: RealProc | None = None,
-                 forgetter: PidForgetter | None = None) -> None:
+                 forgetter: PidForgetter | None = None, log_requests: bool = False) -> None:
         super().__init__()
         self.machine = machine
         self.controller = controller
@@ -170,13 +185,22 @@ class ProcOperations(pyfuse3.Operations):
         self._smaps = render.SmapsRenderer()  # re-formats only VMAs that changed
         self._renderings: dict[tuple[Callable[..., bytes], int | None], bytes] = {}
         self._rendered_version = -1
-        self._next_fh = 1
+        self._fh_numbers = itertools.count(1)
         self._events_size = 0
         self._events_mtime_ns = self.mount_ns
         # Pids whose directory the kernel may have cached, with the process it showed.
         self._kernel_pids: dict[int, Process] = {}
         self._kernel_pids_ended = machine.ended
         self.forgetter = forgetter if forgetter is not None else PidForgetter()
+        if log_requests:
+            self._log_requests()
+
+    def _log_requests(self) -> None:
+        """Log one line per request, at DEBUG (--verbose): this mount's handlers are
+        wrapped, so a mount without it pays nothing for it."""
+        for name, member in vars(ProcOperations).items():
+            if getattr(member, "__fakeproc_handler__", False):
+                setattr(self, name, _logging_request(name, getattr(self, name)))
 
     # -- helpers --------------------------------------------------------------
 
@@ -189,8 +213,10 @@ class ProcOperations(pyfuse3.Operations):
         node = tree.node_of(inode)
         if node is None:
             raise pyfuse3.FUSEError(errno.ENOENT)
-        process = self._live_process(node.pid)
-        if node.pid is not None and process is None and not self._is_caller_node(node):
+        if node.pid is None:
+            return node, None
+        process = self.machine.live_process(node.pid)
+        if process is None and not self._is_caller_node(node):
             raise pyfuse3.FUSEError(errno.ENOENT)
         return node, process
 
@@ -204,10 +230,7 @@ class ProcOperations(pyfuse3.Operations):
 
     def _live_process(self, pid: int | None) -> Process | None:
         """The simulated process behind ``pid``, if there is one."""
-        try:
-            return None if pid is None else self.machine.process(pid)
-        except NoSuchProcess:
-            return None
+        return None if pid is None else self.machine.live_process(pid)
 
     def _process(self, handle: Handle) -> Process:
         """The live process behind a handle; ESRCH once it exited (even if its pid is reused)."""
@@ -365,19 +388,17 @@ class ProcOperations(pyfuse3.Operations):
     @_handler
     def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         node, process = self._resolve(inode)
-        if node.entry.is_dir:
+        entry, pid = node.entry, node.pid
+        if entry.is_dir:
             raise pyfuse3.FUSEError(errno.EISDIR)
-        caller = node.pid is not None and process is None
-        if node.pid is not None and node.entry.ptrace:
-            owner_uid = process.uid if process is not None else self.real_proc.owner(node.pid)[0]
+        if pid is not None and entry.ptrace:
+            owner_uid = process.uid if process is not None else self.real_proc.owner(pid)[0]
             if ctx.uid not in (0, owner_uid):
                 # Mode bits cannot express the kernel's ptrace check; do it here.
-                raise PermissionDenied(
-                    f"uid {ctx.uid} may not open {node.entry.name} of {node.pid}")
-        fh = self._next_fh
-        self._next_fh += 1
-        self._handles[fh] = Handle(node, process, privileged=ctx.uid == 0, caller=caller)
-        return pyfuse3.FileInfo(fh=fh, direct_io=True, keep_cache=False)
+                raise PermissionDenied(f"uid {ctx.uid} may not open {entry.name} of {pid}")
+        fh = next(self._fh_numbers)
+        self._handles[fh] = Handle(node, process, ctx.uid == 0, pid is not None and process is None)
+        return pyfuse3.FileInfo(fh, True, False)  # fh, direct_io, keep_cache
 
     @_handler
     def read(self, fh: int, off: int, size: int) -> bytes:
@@ -431,15 +452,21 @@ class ProcOperations(pyfuse3.Operations):
 
     @_handler
     def write(self, fh: int, off: int, buf: bytes) -> int:
-        # Even a failed write may have changed the machine (the control
-        # lines before a failing one stay done).
+        # The offset is ignored: `echo x >> file` must act like `echo x > file`.
+        handle = self._handles[fh]
+        pid = handle.node.pid
         try:
-            return self._write(self._handles[fh], buf)
+            if handle.node.entry.source == "reclaim" and pid is not None and not handle.caller:
+                # A reclaim policy's every write: the shortest way there.
+                return self.controller.write_reclaim(pid, buf, opened=handle.process)
+            return self._write(handle, buf)
         finally:
-            self._forget_gone_pids()
+            # Even a failed write may have changed the machine (the control
+            # lines before a failing one stay done).
+            if self._kernel_pids_ended != self.machine.ended:
+                self._forget_gone_pids()
 
     def _write(self, handle: Handle, buf: bytes) -> int:
-        # The offset is ignored: `echo x >> file` must act like `echo x > file`.
         source, pid = handle.node.entry.source, handle.node.pid
         if source == "ctl":
             lines = handle.lines.feed(buf)

@@ -60,6 +60,12 @@ def test_events_waiting_to_be_formatted_count_everywhere(count: int) -> None:
     assert log.read(0, log.size) == reference.read(0, reference.size)
 
 
+def test_an_event_without_fields_is_its_seq_tick_and_type() -> None:
+    log = EventLog()
+    log.append("tick", 5)
+    assert log.read(0, 100) == b'{"seq":1,"tick":5,"type":"tick"}\n'
+
+
 def test_a_sink_gets_each_formatted_event_at_once() -> None:
     sink = io.StringIO()
     log = EventLog(sink=sink)
@@ -158,6 +164,7 @@ ops = st.lists(
 @example(1, [("append", "a", 0, 0), ("append", "b", 0, 0), ("read", "", 0, 1000)])  # one kept
 @example(2, [("append", "", 0, 0), ("read", "", 10_000, 5)])  # past the end
 @example(3, [("append", "é", 0, 0), ("read", "", 1, 3)])  # escaped non-ASCII, mid-line read
+@example(2, [("append", "50%\r\n", 0, 0), ("append", "%s", 0, 0), ("read", "", 0, 200)])
 def test_reads_match_a_reference_of_everything_ever_written(
         capacity: int, steps: list[tuple[str, str, int, int]]) -> None:
     log = EventLog(capacity=capacity)
