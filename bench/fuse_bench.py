@@ -1,5 +1,7 @@
 """Figures through a real mount: fakeproc's FUSE file system end to end, against
-a minimal libfuse3 C file system (``c/minifs.c``) and the kernel's /proc.
+a minimal libfuse3 C file system (``c/minifs.c``) and the kernel's /proc; and,
+for scale, the floor of any pyfuse3 daemon (``nullfs.py``, handlers that do
+nothing) against the same C file system.
 
 Everything that touches a mount point is guarded: a mount that does not
 answer could block any process that looks at it, so the first look is made
@@ -10,6 +12,7 @@ and lazily unmounted if it fails to answer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -156,8 +159,8 @@ def _log_lines(log: Path) -> int:
 def bench_fuse(ctx: Context, report: Report) -> None:
     s = ctx.sizes
     group = "through the mount"
-    side_by_side = ("both file systems mounted side by side, their repeats taking turns "
-                    f"({s.fuse_ops:,} ops each)")
+    side_by_side = ("fakeproc, the C file system and the no-op pyfuse3 one mounted side by "
+                    f"side, their repeats taking turns ({s.fuse_ops:,} ops each)")
     status_fig = report.add(Figure(
         "status read op (open+read+close)", group, "C libfuse3 fs read op", "<= 1.5", 1.5,
         fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
@@ -166,6 +169,16 @@ def bench_fuse(ctx: Context, report: Report) -> None:
         "reclaim write op (open+write+close)", group, "C libfuse3 fs write op", "<= 1.5", 1.5,
         fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
         note=side_by_side))
+    floor_note = ("the floor of a Python FUSE daemon: pyfuse3 under fakeproc's request loop, "
+                  "handlers that do nothing (bench/nullfs.py); what fakeproc costs above it "
+                  "is its own work")
+    floor_figs = (
+        report.add(Figure("status read op, no-op pyfuse3 fs", group, "C libfuse3 fs read op",
+                          fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
+                          subject="no-op pyfuse3 fs", note=floor_note)),
+        report.add(Figure("reclaim write op, no-op pyfuse3 fs", group, "C libfuse3 fs write op",
+                          fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
+                          subject="no-op pyfuse3 fs", note=floor_note)))
     reclaim_fig = report.add(Figure(
         f"echo anon > reclaim, {s.reclaim_bytes >> 20} MiB resident", group,
         "kernel process_madvise PAGEOUT (clean file)", "<= 0.25", 0.25,
@@ -183,26 +196,37 @@ def bench_fuse(ctx: Context, report: Report) -> None:
             kernel.HERE / "c" / "minifs.c", ctx.workdir, pkg="fuse3")
         ctx.binaries["minifs"] = minifs
     except kernel.Unavailable as exc:
-        for fig in (status_fig, write_fig):
+        for fig in (status_fig, write_fig, *floor_figs):
             fig.na = f"C FUSE baseline: {exc}"
     if not Path("/dev/fuse").exists() or shutil.which("fusermount3") is None:
-        for fig in (status_fig, write_fig, reclaim_fig, smaps_fig):
+        for fig in (status_fig, write_fig, *floor_figs, reclaim_fig, smaps_fig):
             fig.na = "no /dev/fuse or fusermount3"
         return
     with contextlib.ExitStack() as stack:
-        c_mnt = None
+        c_mnt = null_mnt = None
         if status_fig.na is None:
             c_mnt = ctx.workdir / "minifs"
             try:
                 stack.enter_context(mounted([str(minifs), str(c_mnt), "-f", "-s"], c_mnt,
                                             "status", ctx.workdir / "minifs.log"))
             except MountFailed as exc:
-                status_fig.na = write_fig.na = f"C FUSE baseline: {exc}"
+                for fig in (status_fig, write_fig, *floor_figs):
+                    fig.na = f"C FUSE baseline: {exc}"
                 c_mnt = None
+        if c_mnt is not None:
+            null_mnt = ctx.workdir / "nullfs"
+            try:
+                stack.enter_context(mounted([sys.executable, "-m", "bench.nullfs", str(null_mnt)],
+                                            null_mnt, "status", ctx.workdir / "nullfs.log"))
+            except MountFailed as exc:
+                for fig in floor_figs:
+                    fig.na = f"no-op pyfuse3 fs: {exc}"
+                null_mnt = None
         try:
-            _fakeproc_figures(ctx, c_mnt, status_fig, write_fig, reclaim_fig, smaps_fig, smaps_n)
+            _fakeproc_figures(ctx, c_mnt, null_mnt, (status_fig, write_fig), floor_figs,
+                              reclaim_fig, smaps_fig, smaps_n)
         except MountFailed as exc:
-            for fig in (status_fig, write_fig, reclaim_fig, smaps_fig):
+            for fig in (status_fig, write_fig, *floor_figs, reclaim_fig, smaps_fig):
                 if fig.na is None:
                     fig.na = f"fakeproc mount: {exc}"
             return
@@ -242,10 +266,12 @@ def _fakeproc_requests(ctx: Context, status_fig: Figure, write_fig: Figure) -> N
             log, "request ", lambda: write_file(mnt / str(STATUS_PID) / "reclaim", b"file\n")))
 
 
-def _fakeproc_figures(ctx: Context, c_mnt: Path | None, status_fig: Figure, write_fig: Figure,
+def _fakeproc_figures(ctx: Context, c_mnt: Path | None, null_mnt: Path | None,
+                      op_figs: tuple[Figure, Figure], floor_figs: tuple[Figure, Figure],
                       reclaim_fig: Figure, smaps_fig: Figure, smaps_n: int) -> None:
-    """Every figure of a fakeproc mount; the op figures with the C file system on
-    ``c_mnt`` (mounted alongside, so the two take turns) when there is one."""
+    """Every figure of a fakeproc mount; the op figures (status read, reclaim write)
+    with the C file system on ``c_mnt`` when there is one, and their floor with
+    the no-op pyfuse3 one on ``null_mnt`` (all mounted alongside, taking turns)."""
     s = ctx.sizes
     mnt = ctx.workdir / "fakeproc"
     size = s.reclaim_bytes
@@ -258,14 +284,18 @@ def _fakeproc_figures(ctx: Context, c_mnt: Path | None, status_fig: Figure, writ
                    f"spawn {RECLAIM_PID} reclaimer",
                    f"mmap {RECLAIM_PID} {BASE:#x} {size} anon"])
         if c_mnt is not None:
-            status_fig.fakeproc, status_fig.baseline = measure_alternating([
-                _ops(s.fuse_ops, lambda: read_file(mnt / str(STATUS_PID) / "status")),
-                _ops(s.fuse_ops, lambda: read_file(c_mnt / "status"))], s.repeats)
-            # No file mappings: "file" reclaims nothing, so the op is all FUSE + parsing.
-            write_fig.fakeproc, write_fig.baseline = measure_alternating([
-                _ops(s.fuse_ops,
-                     lambda: write_file(mnt / str(STATUS_PID) / "reclaim", b"file\n")),
-                _ops(s.fuse_ops, lambda: write_file(c_mnt / "reclaim", b"file\n"))], s.repeats)
+            # No file mappings: "file" reclaims nothing, so the write is all FUSE + parsing.
+            ops: list[tuple[Callable[[Path], object], Path]] = [
+                (read_file, mnt / str(STATUS_PID) / "status"),
+                (lambda path: write_file(path, b"file\n"), mnt / str(STATUS_PID) / "reclaim")]
+            for (op, path), fig, floor_fig in zip(ops, op_figs, floor_figs, strict=True):
+                others = [c_mnt] if null_mnt is None else [c_mnt, null_mnt]
+                times = measure_alternating(
+                    [_ops(s.fuse_ops, functools.partial(op, where))
+                     for where in (path, *(m / path.name for m in others))], s.repeats)
+                fig.fakeproc, fig.baseline = times[0], times[1]
+                if null_mnt is not None:
+                    floor_fig.fakeproc, floor_fig.baseline = times[2], times[1]
         try:
             base = kernel_pageout(ctx)
             reclaim_fig.baseline = base.stats
@@ -291,7 +321,7 @@ def _fakeproc_figures(ctx: Context, c_mnt: Path | None, status_fig: Figure, writ
         _ctl(mnt, lines)
         smaps_fig.fakeproc = measure(lambda _s: read_file(mnt / str(VMAS_PID) / "smaps"),
                                      lambda: None, s.repeats, warmup=1)
-    _fakeproc_requests(ctx, status_fig, write_fig)
+    _fakeproc_requests(ctx, *op_figs)
     try:
         binary = ctx.binaries.get("vmas") or kernel.compile_c(kernel.HERE / "c" / "vmas.c",
                                                               ctx.workdir)

@@ -116,6 +116,7 @@ class Figure:
     # (memory: bytes per page); the ratio against the baseline is still shown.
     absolute_max: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    subject: str = "fakeproc"  # what the "fakeproc" side times, when it is not fakeproc
 
     @property
     def per_unit(self) -> bool:
@@ -156,6 +157,7 @@ class Figure:
             "unit_name": self.unit_name, "ratio": self.ratio, "ratio_of_mins": self.ratio_min,
             "absolute_max": self.absolute_max,
             "pass": self.passed, "note": self.note, "na": self.na, "extra": self.extra,
+            "subject": self.subject,
         }
         return out
 
@@ -286,7 +288,7 @@ def render_table(report: Report) -> str:
                      f"{verdict}")
         per = f" (per {f.unit_name}: {f.fakeproc_units:,} vs {f.baseline_units:,})" \
             if f.per_unit else ""
-        lines.append(f"      fakeproc {_triple(f.fakeproc, f.unit)}{per}")
+        lines.append(f"      {f.subject} {_triple(f.fakeproc, f.unit)}{per}")
         lines.append(f"      {f.baseline_name}: {_triple(f.baseline, f.unit)}")
         if f.note:
             lines.append(f"      note: {f.note}")
