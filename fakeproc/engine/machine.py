@@ -39,6 +39,7 @@ from . import frames as fr
 from .frames import Frames, Swap
 from .tables import LEAF_MASK, LEAF_SHIFT, LeafPool, SparseTable, unique, unique_inverse
 from .types import (
+    FILE_BACKED_KINDS,
     KINDS,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -1334,8 +1335,11 @@ class Machine:
             raise InvalidArgument(f"reclaim mode {mode!r}")
         task = self._task(pid)
         result = ReclaimResult()
-        vmas = (list(task.info.vmas) if mode == "all" else
-                [v for v in task.info.vmas if (mode == "file") == v.has_file])
+        if mode == "all":
+            vmas = list(task.info.vmas)
+        else:  # Vma.has_file, inline: a policy's writes often find nothing to do
+            file_backed = mode == "file"
+            vmas = [v for v in task.info.vmas if (v.kind in FILE_BACKED_KINDS) == file_backed]
         if not vmas:
             return result  # nothing of the type: nothing changes, caches stay valid
         self._note_peak(task)

@@ -55,6 +55,10 @@ class MachineConfig:
         return max(pages - 1, 0)
 
 
+# The kinds of mapping whose kernel vma has a vm_file.
+FILE_BACKED_KINDS = frozenset({"file", "shmem"})
+
+
 @dataclass(frozen=True)
 class Vma:
     """One mapping of a process: [start, end) in bytes, as maps shows it."""
@@ -82,7 +86,7 @@ class Vma:
     @property
     def has_file(self) -> bool:
         """True when the kernel's vma has a vm_file: file and shmem mappings."""
-        return self.kind in ("file", "shmem")
+        return self.kind in FILE_BACKED_KINDS
 
     @property
     def display_name(self) -> str:
@@ -226,7 +230,7 @@ class MemInfo:
     wmark_high: int
 
 
-@dataclass
+@dataclass(slots=True)
 class ReclaimResult:
     """What one reclaim (per-process, madvise or global) did, in pages."""
 
