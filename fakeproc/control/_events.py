@@ -115,7 +115,9 @@ class EventLog:
         without the braces, compact and ASCII, as :meth:`append` writes them.
 
         Strings among the values must be JSON string literals already
-        (:data:`json_string`). With a sink the line is written at once.
+        (:data:`json_string`), and there must be one value per conversion:
+        a batch of events is formatted at once. With a sink the line is
+        written at once.
         """
         self.seq += 1
         self._formats.append(_line_format(type, fields_format))
@@ -127,8 +129,9 @@ class EventLog:
     def _format_waiting(self) -> None:
         if not self._formats:
             return
-        text = "".join(self._formats) % tuple(self._values)
+        formats, values = self._formats, self._values
         self._formats, self._values = [], []
+        text = "".join(formats) % tuple(values)
         data = text.encode("ascii")
         # ASCII JSON escapes every line break inside a value: each line ends in the one "\n".
         lines = data.splitlines(keepends=True)

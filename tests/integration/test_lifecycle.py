@@ -157,6 +157,25 @@ def test_a_handler_exception_is_eio_and_the_daemon_keeps_serving(tmp_path: Path)
                        check=False)
 
 
+def test_verbose_logs_every_request_and_a_quiet_mount_none(
+        fakeproc_factory: MountFactory) -> None:
+    loud, quiet = fakeproc_factory(extra=("--verbose",)), fakeproc_factory()
+    for m in (loud, quiet):
+        m.ctl("spawn 7 app")
+        assert shell('echo file > "$M/7/reclaim"', m.path).returncode == 0
+
+    def requests(m: Mount) -> list[str]:
+        return [line.split(" request ", 1)[1] for line in m.log.read_text().splitlines()
+                if " request " in line]
+
+    # RELEASE reaches the daemon after close(2) has returned: wait for its line.
+    assert poll(lambda: requests(loud)[-1:] and requests(loud)[-1].startswith("release"))
+    opened, written, released = requests(loud)[-3:]
+    assert opened.startswith("open ") and released.startswith("release ")
+    assert written.startswith("write ") and written.endswith(r"b'file\n'")
+    assert requests(quiet) == []
+
+
 def test_tail_follows_sim_events(fakeproc_mount: Mount) -> None:
     m = fakeproc_mount
     m.ctl("spawn 1 init")
