@@ -440,9 +440,12 @@ class Machine:
 
     def exit(self, pid: int) -> None:
         self._exit(self._task(pid))
-        self._changed()
 
     def _exit(self, task: _Task) -> None:
+        """Tear a process down (exit or OOM kill). Views are dropped here, not by
+        the caller: an OOM kill is often followed by an error that ends the
+        operation before its own _changed()."""
+        self._changed()
         for vma in list(task.info.vmas):
             self._zap(task, vma, vma.start >> PAGE_SHIFT, vma.end >> PAGE_SHIFT)
             self._drop_object_ref(vma)
@@ -1202,6 +1205,7 @@ class Machine:
             # target is met or nothing is left to evict.
             target -= self.free_pages() - before
         if total.scanned:
+            self._changed()  # the operation that woke kswapd may yet fail (ENOMEM)
             self.counters["pgscan_kswapd"] += total.scanned
             self.counters["pgsteal_kswapd"] += total.scanned
             self.counters["pgscan_anon"] += scanned_anon

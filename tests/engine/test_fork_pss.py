@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import World, kib, pages
+from fakeproc.errors import OutOfMemory
+
+from .conftest import MiB, World, kib, pages, total_kib
 
 ADDR = 0x7F0000000000 - 0x1000000
 
@@ -107,3 +109,19 @@ def test_child_write_after_v2_reclaim(world: World) -> None:
     assert m.memory(100).vm_swap == 32 and m.swap_used_pages() == 32
     assert kib(m.smaps(101), "private_dirty") >= 16
     assert all(a != b for a, b in zip(after, before, strict=True))  # new frames
+
+
+def test_an_oom_kill_that_ends_an_operation_drops_the_figures_read_before(world: World) -> None:
+    """A child's mlock breaks copy on write in a full machine without swap: the OOM
+    killer takes the child and the mlock fails (ENOMEM). The parent's figures, read
+    while shared, must show its pages its own again, not what was read before."""
+    m = world(ram_bytes=MiB, swap_bytes=0)
+    m.spawn(100, "parent")
+    m.mmap(100, ADDR, pages(209), "anon")
+    m.touch(100, ADDR, pages(209), write=True)
+    m.fork(100, 101)
+    assert (total_kib(m.smaps(100), "pss"), m.memory(100).vm_rss) == (209 * 4 // 2, 209)
+    with pytest.raises(OutOfMemory):
+        m.mlock(101, ADDR, pages(16))
+    assert m.pids() == [100]
+    assert total_kib(m.smaps(100), "pss") == total_kib(m.smaps(100), "rss") == 209 * 4
