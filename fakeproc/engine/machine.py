@@ -702,16 +702,18 @@ class Machine:
         if start == end:
             return
         self._set_locked(task, start, end, True)
-        for v in task.info.vmas:
-            # The locked part of each VMA (it may have merged with a locked
-            # neighbour, so it can be wider than the range).
-            lo, hi = max(v.start, start), min(v.end, end)
-            if lo < hi:
-                # __mm_populate: a private writable mapping is faulted for write.
-                write = v.perms[1] == "w" and v.perms[3] == "p"
-                pages = np.arange(lo >> PAGE_SHIFT, hi >> PAGE_SHIFT, dtype=np.int64)
-                self._fault(task, pages, write)
-        self._changed()
+        try:  # the faults may end in ENOMEM after changing things: views go either way
+            for v in task.info.vmas:
+                # The locked part of each VMA (it may have merged with a locked
+                # neighbour, so it can be wider than the range).
+                lo, hi = max(v.start, start), min(v.end, end)
+                if lo < hi:
+                    # __mm_populate: a private writable mapping is faulted for write.
+                    write = v.perms[1] == "w" and v.perms[3] == "p"
+                    pages = np.arange(lo >> PAGE_SHIFT, hi >> PAGE_SHIFT, dtype=np.int64)
+                    self._fault(task, pages, write)
+        finally:
+            self._changed()
 
     def munlock(self, pid: int, addr: int, size: int) -> None:
         task = self._task(pid)
@@ -810,11 +812,13 @@ class Machine:
         page-sized temporaries stay small however large the range is."""
         result = TouchResult()
         end = first + count
-        for lo in range(first, end, FAULT_CHUNK_PAGES):
-            pages = np.arange(lo, min(lo + FAULT_CHUNK_PAGES, end), dtype=np.int64)
-            part = self._fault(task, pages, write, task.layout.find_sorted(pages))
-            result.minor += part.minor  # an untouched anon page faults minor only
-        self._changed()
+        try:
+            for lo in range(first, end, FAULT_CHUNK_PAGES):
+                pages = np.arange(lo, min(lo + FAULT_CHUNK_PAGES, end), dtype=np.int64)
+                part = self._fault(task, pages, write, task.layout.find_sorted(pages))
+                result.minor += part.minor  # an untouched anon page faults minor only
+        finally:
+            self._changed()
         return result
 
     def touch_pages(self, pid: int, pages: Int64Array, *, write: bool = False) -> TouchResult:
@@ -834,9 +838,10 @@ class Machine:
             for i in unique(vi).tolist():
                 if task.info.vmas[i].perms[1] != "w":
                     raise BadAddress(f"write to {task.info.vmas[i].start:#x}, mapped without w")
-        result = self._fault(task, pages, write, vi)
-        self._changed()
-        return result
+        try:
+            return self._fault(task, pages, write, vi)
+        finally:
+            self._changed()  # an ENOMEM may come after some pages were faulted in
 
     def _fault(self, task: _Task, pages: Int64Array, write: bool,
                vi: Int64Array | None = None) -> TouchResult:
@@ -1395,6 +1400,7 @@ class Machine:
         """zram keeps what it swaps in RAM: below the low watermark, kswapd wakes."""
         if self.config.swap_kind != "zram" or self.free_pages() >= self.wmark_low:
             return
+        self._changed()  # the caller's swap-outs, should what follows end in ENOMEM
         self._shrink(self.wmark_high - self.free_pages(), np.zeros(0, dtype=np.int64))
         while self.free_pages() < self.wmark_min:
             victim = self._oom_victim()
@@ -1402,7 +1408,6 @@ class Machine:
                 raise OutOfMemory("out of memory and no process to kill")
             self._oom_kill(victim)
             if victim is task:
-                self._changed()
                 raise OutOfMemory(f"process {victim.info.pid} was killed by the OOM killer")
 
     def _reclaim_vma(self, task: _Task, vma: Vma, start: int, end: int, how: str,
