@@ -445,7 +445,6 @@ class Machine:
         """Tear a process down (exit or OOM kill). Views are dropped here, not by
         the caller: an OOM kill is often followed by an error that ends the
         operation before its own _changed()."""
-        self._changed()
         for vma in list(task.info.vmas):
             self._zap(task, vma, vma.start >> PAGE_SHIFT, vma.end >> PAGE_SHIFT)
             self._drop_object_ref(vma)
@@ -453,6 +452,7 @@ class Machine:
         task.pt.release_all()
         del self._tasks[task.info.pid]
         self.ended += 1
+        self._changed()
 
     def set_oom_score_adj(self, pid: int, value: int) -> None:
         if not -1000 <= value <= 1000:
