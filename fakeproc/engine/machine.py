@@ -360,10 +360,7 @@ class Machine:
 
     def process(self, pid: int) -> Process:
         """The live process ``pid``; NoSuchProcess (ESRCH) if there is none."""
-        task = self._tasks.get(pid)
-        if task is None:
-            raise NoSuchProcess(f"no process {pid}")
-        return task.info
+        return self._task(pid).info
 
     def live_process(self, pid: int) -> Process | None:
         """The live process ``pid``, or None: the look-up of every FUSE request."""

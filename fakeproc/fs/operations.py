@@ -452,21 +452,15 @@ class ProcOperations(pyfuse3.Operations):
 
     @_handler
     def write(self, fh: int, off: int, buf: bytes) -> int:
-        # The offset is ignored: `echo x >> file` must act like `echo x > file`.
-        handle = self._handles[fh]
-        pid = handle.node.pid
+        # Even a failed write may have changed the machine (the control
+        # lines before a failing one stay done).
         try:
-            if handle.node.entry.source == "reclaim" and pid is not None and not handle.caller:
-                # A reclaim policy's every write: the shortest way there.
-                return self.controller.write_reclaim(pid, buf, opened=handle.process)
-            return self._write(handle, buf)
+            return self._write(self._handles[fh], buf)
         finally:
-            # Even a failed write may have changed the machine (the control
-            # lines before a failing one stay done).
-            if self._kernel_pids_ended != self.machine.ended:
-                self._forget_gone_pids()
+            self._forget_gone_pids()
 
     def _write(self, handle: Handle, buf: bytes) -> int:
+        # The offset is ignored: `echo x >> file` must act like `echo x > file`.
         source, pid = handle.node.entry.source, handle.node.pid
         if source == "ctl":
             lines = handle.lines.feed(buf)
