@@ -397,8 +397,9 @@ class ProcOperations(pyfuse3.Operations):
                 # Mode bits cannot express the kernel's ptrace check; do it here.
                 raise PermissionDenied(f"uid {ctx.uid} may not open {entry.name} of {pid}")
         fh = next(self._fh_numbers)
-        self._handles[fh] = Handle(node, process, ctx.uid == 0, pid is not None and process is None)
-        return pyfuse3.FileInfo(fh, True, False)  # fh, direct_io, keep_cache
+        self._handles[fh] = Handle(node, process, privileged=ctx.uid == 0,
+                                   caller=pid is not None and process is None)
+        return pyfuse3.FileInfo(fh=fh, direct_io=True, keep_cache=False)
 
     @_handler
     def read(self, fh: int, off: int, size: int) -> bytes:
