@@ -193,19 +193,15 @@ class Controller:
 
     def write_reclaim(self, pid: int, data: bytes, *, opened: Process | None = None) -> int:
         """One write() to ``<pid>/reclaim``: parse (EINVAL first), then ESRCH, then reclaim."""
-        # A reclaim policy's every write: each call here costs microseconds in
-        # a daemon whose caches the kernel and the writer have just used.
-        machine = self.machine
         request, count, request_json = _reclaim_request(data[:RECLAIM_MAX_BYTES],
-                                                        machine.config.dialect)
+                                                        self.machine.config.dialect)
         self._require(pid, opened)
         if isinstance(request, ReclaimWhole):
-            result = machine.reclaim(pid, request.mode)
+            result = self.machine.reclaim(pid, request.mode)
         else:
-            result = machine.reclaim_range(pid, request.start, request.end)
-        if machine.events_pending:
-            self._drain()
-        self.events.append_format("reclaim", machine.tick, REQUEST_FORMAT,
+            result = self.machine.reclaim_range(pid, request.start, request.end)
+        self._drain()
+        self.events.append_format("reclaim", self.machine.tick, REQUEST_FORMAT,
                                   (pid, request_json, *result_values(result)))
         return count
 

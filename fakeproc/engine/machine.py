@@ -39,7 +39,6 @@ from . import frames as fr
 from .frames import Frames, Swap
 from .tables import LEAF_MASK, LEAF_SHIFT, LeafPool, SparseTable, unique, unique_inverse
 from .types import (
-    FILE_BACKED_KINDS,
     KINDS,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -334,8 +333,7 @@ class Machine:
         self._next_oid = 1
         self._next_seq = 0
         self._last_pid = 0
-        # What the machine did on its own (global reclaim, OOM kills) since drain_events.
-        self.events_pending: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
         # Views computed since the last change: a reader that polls status
         # or smaps between operations pays once. Dropped at every change.
         self._views: dict[tuple[str, int], Any] = {}
@@ -374,7 +372,7 @@ class Machine:
         return task
 
     def drain_events(self) -> list[dict[str, Any]]:
-        events, self.events_pending = self.events_pending, []
+        events, self._events = self._events, []
         return events
 
     def _changed(self) -> None:
@@ -1214,10 +1212,9 @@ class Machine:
             self.counters["pgsteal_anon"] += scanned_anon
             self.counters["pgscan_file"] += scanned_file
             self.counters["pgsteal_file"] += scanned_file
-            self.events_pending.append({"type": "global_reclaim", "tick": self.tick,
-                                        "scanned": total.scanned,
-                                        "reclaimed": {"anon": scanned_anon,
-                                                      "file": scanned_file}})
+            self._events.append({"type": "global_reclaim", "tick": self.tick,
+                                 "scanned": total.scanned,
+                                 "reclaimed": {"anon": scanned_anon, "file": scanned_file}})
 
     def _pick_lru(self, cand: Int64Array, keys: Int64Array, needs_slot: BoolArray,
                   target: int) -> Int64Array:
@@ -1315,9 +1312,9 @@ class Machine:
 
     def _oom_kill(self, task: _Task) -> None:
         mem = self._memory(task)
-        self.events_pending.append({"type": "oom_kill", "tick": self.tick, "pid": task.info.pid,
-                                    "comm": task.info.comm, "rss_kib": mem.vm_rss * 4,
-                                    "oom_score_adj": task.info.oom_score_adj})
+        self._events.append({"type": "oom_kill", "tick": self.tick, "pid": task.info.pid,
+                             "comm": task.info.comm, "rss_kib": mem.vm_rss * 4,
+                             "oom_score_adj": task.info.oom_score_adj})
         self.counters["oom_kill"] += 1
         self._exit(task)
 
@@ -1341,11 +1338,8 @@ class Machine:
             raise InvalidArgument(f"reclaim mode {mode!r}")
         task = self._task(pid)
         result = ReclaimResult()
-        if mode == "all":
-            vmas = list(task.info.vmas)
-        else:  # Vma.has_file, inline: a policy's writes often find nothing to do
-            file_backed = mode == "file"
-            vmas = [v for v in task.info.vmas if (v.kind in FILE_BACKED_KINDS) == file_backed]
+        vmas = [v for v in task.info.vmas
+                if mode == "all" or (mode == "file") == v.has_file]
         if not vmas:
             return result  # nothing of the type: nothing changes, caches stay valid
         self._note_peak(task)

@@ -55,10 +55,6 @@ class MachineConfig:
         return max(pages - 1, 0)
 
 
-# The kinds of mapping whose kernel vma has a vm_file.
-FILE_BACKED_KINDS = frozenset({"file", "shmem"})
-
-
 @dataclass(frozen=True)
 class Vma:
     """One mapping of a process: [start, end) in bytes, as maps shows it."""
@@ -86,7 +82,7 @@ class Vma:
     @property
     def has_file(self) -> bool:
         """True when the kernel's vma has a vm_file: file and shmem mappings."""
-        return self.kind in FILE_BACKED_KINDS
+        return self.kind in ("file", "shmem")
 
     @property
     def display_name(self) -> str:

@@ -19,6 +19,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyfuse3
@@ -130,25 +131,21 @@ def _is_ctx(value: object) -> bool:
     return isinstance(value, pyfuse3.RequestContext | pyfuse3.SetattrFields | pyfuse3.ReaddirToken)
 
 
+@dataclass(slots=True)
 class Handle:
     """One open file: what it is, for which process, and its read/write state.
 
-    Every open builds one, so it is a plain slotted class and the read and
-    write state is built on first use: a file is either read or written,
-    most only once.
+    Every open builds one, so the read and write state is built on first use:
+    a file is either read or written, most only once.
     """
 
-    __slots__ = ("_lines", "_snapshot", "caller", "lines_run", "node", "privileged", "process")
-
-    def __init__(self, node: tree.Node, process: Process | None, privileged: bool,
-                 caller: bool = False) -> None:
-        self.node = node
-        self.process = process  # the process as it was at open (pid files only)
-        self.privileged = privileged  # the opener was uid 0: pagemap shows PFNs
-        self.caller = caller  # a real caller's own entry: its bytes come from the real /proc
-        self.lines_run = 0  # control lines this handle has handed over so far
-        self._snapshot: Snapshot | None = None
-        self._lines: LineBuffer | None = None
+    node: tree.Node
+    process: Process | None  # the process as it was at open (pid files only)
+    privileged: bool  # the opener was uid 0: pagemap shows PFNs
+    caller: bool = False  # a real caller's own entry: its bytes come from the real /proc
+    lines_run: int = 0  # control lines this handle has handed over so far
+    _snapshot: Snapshot | None = None
+    _lines: LineBuffer | None = None
 
     @property
     def snapshot(self) -> Snapshot:
