@@ -67,6 +67,16 @@ def _ratio(text: str) -> float:
     return value
 
 
+def _microseconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"invalid time '{text}' (microseconds, 0 to 1000000)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fakeproc",
@@ -99,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     mount.add_argument("--events-log", metavar="FILE",
                        help="also append every sim/events line to FILE")
     mount.add_argument("--log", metavar="FILE", help="daemon log file")
+    mount.add_argument("--busy-poll", type=_microseconds, default=50, metavar="USEC",
+                       help="after each request, poll this long for the next one before "
+                            "sleeping: lower latency for a little CPU; 0 never polls, nor "
+                            "does a single CPU (default 50)")
     mount.add_argument("--verbose", action="store_true",
                        help="log every FUSE request (debug level)")
     # Announced in the design, not available yet: refused with a clear message.
@@ -192,7 +206,8 @@ def _serve(args: argparse.Namespace, on_mounted: Callable[[], None] | None = Non
             on_mounted()
 
     try:
-        serve(operations, mountpoint, allow_other=args.allow_other, on_mounted=mounted)
+        serve(operations, mountpoint, allow_other=args.allow_other,
+              busy_poll_s=args.busy_poll * 1e-6, on_mounted=mounted)
     finally:
         registry.remove_record(mountpoint)
 

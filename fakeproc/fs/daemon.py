@@ -19,25 +19,26 @@ from collections.abc import Callable
 
 import pyfuse3
 
-from fakeproc.fs.loop import serve_requests
+from fakeproc.fs.loop import BUSY_POLL_S, serve_requests
 from fakeproc.fs.operations import ProcOperations, mount_options
 
 log = logging.getLogger("fakeproc.fs")
 
 
 def serve(operations: ProcOperations, mountpoint: str, *, allow_other: bool = False,
-          on_mounted: Callable[[], None] | None = None) -> None:
+          busy_poll_s: float = BUSY_POLL_S, on_mounted: Callable[[], None] | None = None) -> None:
     """Mount ``operations`` on ``mountpoint`` and serve until unmounted or signalled.
 
-    ``on_mounted`` runs once the mount exists (the CLI's readiness report).
-    Raises RuntimeError when libfuse cannot mount.
+    ``busy_poll_s``: how long to poll for the next request before sleeping
+    (see :mod:`.loop`). ``on_mounted`` runs once the mount exists (the CLI's
+    readiness report). Raises RuntimeError when libfuse cannot mount.
     """
     pyfuse3.init(operations, mountpoint, mount_options(allow_other=allow_other))
     log.info("mounted on %s", mountpoint)
     try:
         if on_mounted is not None:
             on_mounted()
-        serve_requests(helper_busy=operations.forgetter.busy)
+        serve_requests(helper_busy=operations.forgetter.busy, busy_poll_s=busy_poll_s)
     finally:
         operations.forgetter.close()  # its notifications need the session
         pyfuse3.close(unmount=True)

@@ -5,13 +5,23 @@ pyfuse3 reaches its event loop only through its module attribute ``trio``
 lock, a nursery, ``wait_readable`` on the FUSE fd and ``notify_closing``.
 fakeproc's handlers never await, so one task serves every request in turn,
 and the loop needs no scheduler: this driver runs pyfuse3's coroutines to
-completion, and its ``wait_readable`` returns at once, so that pyfuse3's read
-of the (blocking) FUSE fd is what waits for the next request, as libfuse's
-own single-threaded loop does: one system call per request. Trio spent three
-system calls and a scheduler pass on every request, and a poll(2) before the
-read cost a tenth of a request. But pyfuse3 reads holding the GIL: while a
-helper thread has work (a pid invalidation, fs/invalidate.py), the driver
-waits in poll(2), which releases it, instead.
+completion, and pyfuse3's read of the (blocking) FUSE fd is what sleeps
+until the next request, as in libfuse's own single-threaded loop. (Trio
+spent three system calls and a scheduler pass on every request.)
+
+Before that read, ``wait_readable`` busy-polls (``busy_poll_s``,
+``--busy-poll``): the requests of one operation come a few microseconds
+apart (OPEN, WRITE, RELEASE of an ``echo``), and a read that sleeps between
+them pays for a wake-up each time, after which the next request runs on
+cold caches (on a virtual machine, on a vCPU that halted). So for a few
+tens of microseconds after each request the driver polls the FUSE fd
+without sleeping, and only then leaves the wait to the read. This is the
+trade Linux offers sockets (``net.core.busy_poll``): a little CPU while
+requests flow, for latency; an idle daemon does not spin. On a single CPU
+the poll would take the CPU the client needs to send the request, so there
+the driver never polls. And pyfuse3 reads holding the GIL: while a helper
+thread has work (a pid invalidation, fs/invalidate.py), the driver waits in
+poll(2), which releases it, instead.
 
 SIGTERM and SIGINT interrupt that read (their handler is installed without
 SA_RESTART, so read(2) fails with EINTR and pyfuse3 goes round its loop
@@ -25,6 +35,7 @@ thread would not interrupt the read.
 from __future__ import annotations
 
 import logging
+import os
 import select
 import signal
 import threading
@@ -47,6 +58,8 @@ LOOP_SIGNALS = frozenset({*_TERMINATING_SIGNALS, _INTERRUPT})
 _MAX_TASKS = 1  # handlers never await: a second task would only add switches
 # After SIGTERM/SIGINT, requests already queued are served for at most this long.
 STOP_DRAIN_S = 1.0
+# How long to poll for the next request before a read that sleeps (see the module's docs).
+BUSY_POLL_S = 50e-6
 
 
 class ClosedResourceError(Exception):
@@ -111,8 +124,11 @@ class Driver:
     ClosedResourceError = ClosedResourceError
     Lock = Lock
 
-    def __init__(self, helper_busy: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, helper_busy: Callable[[], bool] = lambda: False,
+                 busy_poll_s: float = 0.0) -> None:
         self._helper_busy = helper_busy
+        self._busy_poll_s = busy_poll_s
+        self._poll: select.poll | None = None  # on the FUSE fd, made at the first wait
         self.lowlevel = self
         self.from_thread = self
         self._closing = False
@@ -142,30 +158,37 @@ class Driver:
         """Done when the read that follows may block; once the loop stops, only
         while requests are still queued.
 
-        Serving, the read blocks until a request comes, holding the GIL, so
-        while a helper thread is busy this waits in poll instead. Stopping, a
+        Serving, this polls for a request for up to ``busy_poll_s``, and the
+        read then blocks until one comes, holding the GIL, so while a helper
+        thread is busy this waits in poll instead. Stopping, a
         queued request may hold a lock that a pid invalidation is waiting on:
         what is already queued is served, then the loop ends
         (pyfuse3.terminate calls notify_closing).
         """
-        while self._stop_by is None and not self._closing and self._helper_busy():
-            if _queued(fd, _HELPER_POLL_MS):
+        if self._poll is None:
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLIN)
+        poll = self._poll
+        while self._serving() and self._helper_busy():
+            if poll.poll(_HELPER_POLL_MS):
                 return DONE
-        stop_by = self._stop_by
-        if stop_by is None and not self._closing:
+        if self._busy_poll_s and self._serving():
+            deadline = time.perf_counter() + self._busy_poll_s
+            # A signal's handler runs between two polls and ends the spin.
+            while not poll.poll(0) and self._serving() and time.perf_counter() < deadline:
+                pass
+        if self._serving():
             return DONE
+        stop_by = self._stop_by
         while not self._closing:
-            if stop_by is not None and time.monotonic() < stop_by and _queued(fd, 0):
+            if stop_by is not None and time.monotonic() < stop_by and poll.poll(0):
                 return DONE
             pyfuse3.terminate()
         raise ClosedResourceError("the FUSE loop is terminating")
 
-
-def _queued(fd: int, timeout_ms: int) -> bool:
-    """Is a request waiting on ``fd`` now, or within ``timeout_ms``?"""
-    poll = select.poll()
-    poll.register(fd, select.POLLIN)
-    return bool(poll.poll(timeout_ms))
+    def _serving(self) -> bool:
+        """Neither stopping after a signal nor closing."""
+        return self._stop_by is None and not self._closing
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:
@@ -186,13 +209,19 @@ def start_without_loop_signals(thread: threading.Thread) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
-def serve_requests(helper_busy: Callable[[], bool] = lambda: False) -> None:
+def serve_requests(helper_busy: Callable[[], bool] = lambda: False,
+                   busy_poll_s: float = BUSY_POLL_S) -> None:
     """Run pyfuse3's main loop with a :class:`Driver` as its trio until unmounted or signalled.
 
     ``helper_busy`` tells whether a helper thread has work (it needs the
-    GIL). The previous handlers of the loop's signals are restored afterwards.
+    GIL); ``busy_poll_s`` is how long to poll for the next request before
+    sleeping for it (0: never; on a single CPU it is 0 anyway). The previous
+    handlers of the loop's signals are restored afterwards.
     """
-    driver = Driver(helper_busy)
+    if len(os.sched_getaffinity(0)) == 1:
+        busy_poll_s = 0.0
+    log.info("busy poll: %s", f"{busy_poll_s * 1e6:g} µs" if busy_poll_s else "off")
+    driver = Driver(helper_busy, busy_poll_s)
     saved_trio = pyfuse3.trio  # type: ignore[attr-defined]
     saved_handlers = {signum: signal.signal(signum, driver.on_signal)
                       for signum in _TERMINATING_SIGNALS}

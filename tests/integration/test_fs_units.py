@@ -198,6 +198,46 @@ def test_the_loop_driver_serves_queued_requests_after_a_signal(
             os.close(fd)
 
 
+def test_the_loop_driver_busy_polls_for_the_next_request_then_leaves_it_to_the_read() -> None:
+    fuse_r, fuse_w = os.pipe()
+    try:
+        # Nothing comes: the poll gives up once its time is out (pyfuse3's read then sleeps).
+        t0 = time.perf_counter()
+        _finish(Driver(busy_poll_s=0.02).wait_readable(fuse_r))
+        assert time.perf_counter() - t0 >= 0.02
+        # A request comes while it polls: it returns for it, long before its time is out.
+        writer = threading.Thread(target=lambda: (time.sleep(0.01), os.write(fuse_w, b"request")))
+        t0 = time.perf_counter()
+        writer.start()
+        _finish(Driver(busy_poll_s=60).wait_readable(fuse_r))
+        assert time.perf_counter() - t0 < 30
+        assert os.read(fuse_r, 100) == b"request"
+        writer.join()
+    finally:
+        for fd in (fuse_r, fuse_w):
+            os.close(fd)
+
+
+def test_a_signal_ends_the_busy_poll_and_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    fuse_r, fuse_w = os.pipe()
+    try:
+        driver = Driver(busy_poll_s=60)
+        monkeypatch.setattr(pyfuse3, "terminate", lambda: driver.notify_closing(fuse_r))
+        monkeypatch.setattr(signal, "setitimer", lambda which, first, every: None)
+        # on_signal runs between two polls, as the handler of a SIGTERM would.
+        signaller = threading.Thread(
+            target=lambda: (time.sleep(0.01), driver.on_signal(signal.SIGTERM, None)))
+        t0 = time.perf_counter()
+        signaller.start()
+        with pytest.raises(ClosedResourceError):
+            _finish(driver.wait_readable(fuse_r))
+        assert time.perf_counter() - t0 < 30
+        signaller.join()
+    finally:
+        for fd in (fuse_r, fuse_w):
+            os.close(fd)
+
+
 def test_helper_threads_leave_the_loop_signals_to_the_loop() -> None:
     """A signal taken by a helper thread would not interrupt the loop's blocking read."""
     before = signal.pthread_sigmask(signal.SIG_BLOCK, [])

@@ -176,6 +176,26 @@ def test_verbose_logs_every_request_and_a_quiet_mount_none(
     assert requests(quiet) == []
 
 
+def test_busy_poll_is_on_by_default_and_0_turns_it_off(fakeproc_factory: MountFactory) -> None:
+    polling, sleeping = fakeproc_factory(), fakeproc_factory(extra=("--busy-poll", "0"))
+    for m in (polling, sleeping):
+        m.ctl("spawn 7 app")
+        assert shell('echo file > "$M/7/reclaim" && cat "$M/7/status"', m.path).returncode == 0
+    one_cpu = len(os.sched_getaffinity(0)) == 1  # the client would wait for the CPU it spins on
+    assert ("busy poll: off" if one_cpu else "busy poll: 50 µs") in polling.log.read_text()
+    assert "busy poll: off" in sleeping.log.read_text()
+
+
+@pytest.mark.parametrize("value", ["-1", "1000001", "50us", ""])
+def test_a_bad_busy_poll_is_refused(value: str) -> None:
+    done = subprocess.run(fakeproc_command("mount", "/tmp", "--busy-poll", value),
+                          capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        f"fakeproc mount: error: argument --busy-poll: invalid time '{value}' "
+        "(microseconds, 0 to 1000000)")
+
+
 def test_tail_follows_sim_events(fakeproc_mount: Mount) -> None:
     m = fakeproc_mount
     m.ctl("spawn 1 init")
