@@ -12,15 +12,15 @@ and lazily unmounted if it fails to answer.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import kernel
@@ -159,26 +159,31 @@ def _log_lines(log: Path) -> int:
 def bench_fuse(ctx: Context, report: Report) -> None:
     s = ctx.sizes
     group = "through the mount"
-    side_by_side = ("fakeproc, the C file system and the no-op pyfuse3 one mounted side by "
-                    f"side, their repeats taking turns ({s.fuse_ops:,} ops each)")
-    status_fig = report.add(Figure(
-        "status read op (open+read+close)", group, "C libfuse3 fs read op", "<= 1.5", 1.5,
-        fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
-        note=side_by_side))
-    write_fig = report.add(Figure(
-        "reclaim write op (open+write+close)", group, "C libfuse3 fs write op", "<= 1.5", 1.5,
-        fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
-        note=side_by_side))
+    side_by_side = ("fakeproc, the C file system, the no-op pyfuse3 one and fakeproc "
+                    "--busy-poll 0 mounted side by side, their repeats taking turns "
+                    f"({s.fuse_ops:,} ops each)")
+    op_figs = (
+        report.add(Figure(
+            "status read op (open+read+close)", group, "C libfuse3 fs read op", "<= 1.5", 1.5,
+            fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
+            note=side_by_side)),
+        report.add(Figure(
+            "reclaim write op (open+write+close)", group, "C libfuse3 fs write op", "<= 1.5",
+            1.5, fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
+            note=side_by_side)))
     floor_note = ("the floor of a Python FUSE daemon: pyfuse3 under fakeproc's request loop, "
                   "handlers that do nothing (bench/nullfs.py); what fakeproc costs above it "
                   "is its own work")
-    floor_figs = (
-        report.add(Figure("status read op, no-op pyfuse3 fs", group, "C libfuse3 fs read op",
-                          fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
-                          subject="no-op pyfuse3 fs", note=floor_note)),
-        report.add(Figure("reclaim write op, no-op pyfuse3 fs", group, "C libfuse3 fs write op",
-                          fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
-                          subject="no-op pyfuse3 fs", note=floor_note)))
+    floor_figs = tuple(report.add(Figure(
+        f"{fig.name.split(' (')[0]}, no-op pyfuse3 fs", group, fig.baseline_name,
+        fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
+        subject="no-op pyfuse3 fs", note=floor_note)) for fig in op_figs)
+    sleeping_figs = tuple(report.add(Figure(
+        f"{fig.name.split(' (')[0]}, --busy-poll 0", group, fig.baseline_name,
+        fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
+        subject="fakeproc --busy-poll 0",
+        note="fakeproc without its busy poll: each request found by a read that sleeps, "
+             "as the C file system's")) for fig in op_figs)
     reclaim_fig = report.add(Figure(
         f"echo anon > reclaim, {s.reclaim_bytes >> 20} MiB resident", group,
         "kernel process_madvise PAGEOUT (clean file)", "<= 0.25", 0.25,
@@ -191,47 +196,108 @@ def bench_fuse(ctx: Context, report: Report) -> None:
         1.5 if smaps_n == s.smaps_vmas else None,
         note="" if smaps_n == s.smaps_vmas else
         "quick mode: 1,000 VMAs (building VMAs through sim/ctl costs O(VMAs) a mmap)"))
+    if not Path("/dev/fuse").exists() or shutil.which("fusermount3") is None:
+        for fig in report.figures:
+            if fig.group == group:
+                fig.na = "no /dev/fuse or fusermount3"
+        return
     try:
         minifs = ctx.binaries.get("minifs") or kernel.compile_c(
             kernel.HERE / "c" / "minifs.c", ctx.workdir, pkg="fuse3")
         ctx.binaries["minifs"] = minifs
     except kernel.Unavailable as exc:
-        for fig in (status_fig, write_fig, *floor_figs):
+        for fig in (*op_figs, *floor_figs, *sleeping_figs):
             fig.na = f"C FUSE baseline: {exc}"
-    if not Path("/dev/fuse").exists() or shutil.which("fusermount3") is None:
-        for fig in (status_fig, write_fig, *floor_figs, reclaim_fig, smaps_fig):
-            fig.na = "no /dev/fuse or fusermount3"
-        return
+    else:
+        _op_figures(ctx, minifs, op_figs, floor_figs, sleeping_figs)
+    try:
+        _fakeproc_figures(ctx, reclaim_fig, smaps_fig, smaps_n)
+    except MountFailed as exc:
+        for fig in (reclaim_fig, smaps_fig):
+            if fig.na is None:
+                fig.na = f"fakeproc mount: {exc}"
+
+
+@dataclass
+class _Subject:
+    """A file system in the op figures: its two files, its daemon, and the CPU it used."""
+
+    name: str
+    root: Path  # where status and reclaim are
+    pid: int
+    cpu_s: list[float] = field(default_factory=list)  # the daemon's CPU time, per run
+
+    def ops(self, count: int, op: Callable[[Path], object], name: str) -> Callable[[], None]:
+        """``count`` ops on ``root/name``, noting the daemon's CPU time in ``cpu_s``."""
+        path = self.root / name
+
+        def run() -> None:
+            before = _daemon_cpu_s(self.pid)
+            for _ in range(count):
+                op(path)
+            self.cpu_s.append(_daemon_cpu_s(self.pid) - before)
+        return run
+
+    def cpu_per_op(self, runs: int, count: int) -> float:
+        """The daemon's median CPU time per op over the last ``runs`` runs of ``count`` ops."""
+        return statistics.median(self.cpu_s[-runs:]) / count
+
+
+def _daemon_cpu_s(pid: int) -> float:
+    """Time on a CPU of the daemon's main thread, the one that serves requests
+    (/proc/PID/schedstat counts in nanoseconds; utime and stime in clock ticks)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+
+
+def _op_figures(ctx: Context, minifs: Path, op_figs: tuple[Figure, ...],
+                floor_figs: tuple[Figure, ...], sleeping_figs: tuple[Figure, ...]) -> None:
+    """The status read and reclaim write ops of fakeproc, the C file system, the
+    no-op pyfuse3 one and fakeproc without busy polling, all mounted at once and
+    taking turns; then the requests each op sends (fakeproc's and C's)."""
+    s = ctx.sizes
+    fakeproc = [sys.executable, "-m", "fakeproc", "mount", "MNT", "--foreground"]
+    daemons = [  # name, argv (MNT: the mount point), file to probe, figures it is the subject of
+        ("C libfuse3 fs", [str(minifs), "MNT", "-f", "-s"], "status", ()),
+        ("no-op pyfuse3 fs", [sys.executable, "-m", "bench.nullfs", "MNT"], "status",
+         floor_figs),
+        ("fakeproc", fakeproc, "sim/clock", op_figs),
+        ("fakeproc --busy-poll 0", [*fakeproc, "--busy-poll", "0"], "sim/clock", sleeping_figs),
+    ]
+    subjects: list[tuple[_Subject, tuple[Figure, ...]]] = []
     with contextlib.ExitStack() as stack:
-        c_mnt = null_mnt = None
-        if status_fig.na is None:
-            c_mnt = ctx.workdir / "minifs"
+        for i, (name, argv, probe, figs) in enumerate(daemons):
+            mnt = ctx.workdir / f"ops{i}"
             try:
-                stack.enter_context(mounted([str(minifs), str(c_mnt), "-f", "-s"], c_mnt,
-                                            "status", ctx.workdir / "minifs.log"))
+                mount = stack.enter_context(mounted(
+                    [str(mnt) if arg == "MNT" else arg for arg in argv], mnt, probe,
+                    ctx.workdir / f"ops{i}.log"))
             except MountFailed as exc:
-                for fig in (status_fig, write_fig, *floor_figs):
-                    fig.na = f"C FUSE baseline: {exc}"
-                c_mnt = None
-        if c_mnt is not None:
-            null_mnt = ctx.workdir / "nullfs"
-            try:
-                stack.enter_context(mounted([sys.executable, "-m", "bench.nullfs", str(null_mnt)],
-                                            null_mnt, "status", ctx.workdir / "nullfs.log"))
-            except MountFailed as exc:
-                for fig in floor_figs:
-                    fig.na = f"no-op pyfuse3 fs: {exc}"
-                null_mnt = None
-        try:
-            _fakeproc_figures(ctx, c_mnt, null_mnt, (status_fig, write_fig), floor_figs,
-                              reclaim_fig, smaps_fig, smaps_n)
-        except MountFailed as exc:
-            for fig in (status_fig, write_fig, *floor_figs, reclaim_fig, smaps_fig):
-                if fig.na is None:
-                    fig.na = f"fakeproc mount: {exc}"
-            return
-    if c_mnt is not None:
-        _c_requests(ctx, minifs, status_fig, write_fig)
+                for fig in (*op_figs, *floor_figs, *sleeping_figs) if i == 0 else figs:
+                    fig.na = f"{name}: {exc}"
+                if i == 0:
+                    return
+                continue
+            root = mnt
+            if probe == "sim/clock":  # a fakeproc: the files are a process's
+                _ctl(mnt, [f"spawn {STATUS_PID} status", f"mmap {STATUS_PID} {BASE:#x} 1M anon",
+                           f"touch {STATUS_PID} {BASE:#x} 1M write"])
+                root = mnt / str(STATUS_PID)
+            subjects.append((_Subject(name, root, mount.proc.pid), figs))
+        # No file mappings: "file" reclaims nothing, so the write is all FUSE + parsing.
+        ops: list[tuple[Callable[[Path], object], str]] = [
+            (read_file, "status"), (lambda path: write_file(path, b"file\n"), "reclaim")]
+        c = subjects[0][0]
+        for k, (op, name) in enumerate(ops):
+            times = measure_alternating(
+                [subject.ops(s.fuse_ops, op, name) for subject, _ in subjects], s.repeats)
+            for (subject, figs), stats in zip(subjects[1:], times[1:], strict=True):
+                fig = figs[k]
+                fig.fakeproc, fig.baseline = stats, times[0]
+                fig.cpu_per_unit = (subject.cpu_per_op(s.repeats, s.fuse_ops),
+                                    c.cpu_per_op(s.repeats, s.fuse_ops))
+    status_fig, write_fig = op_figs
+    _c_requests(ctx, minifs, status_fig, write_fig)
+    _fakeproc_requests(ctx, status_fig, write_fig)
 
 
 def _c_requests(ctx: Context, minifs: Path, status_fig: Figure, write_fig: Figure) -> None:
@@ -266,12 +332,9 @@ def _fakeproc_requests(ctx: Context, status_fig: Figure, write_fig: Figure) -> N
             log, "request ", lambda: write_file(mnt / str(STATUS_PID) / "reclaim", b"file\n")))
 
 
-def _fakeproc_figures(ctx: Context, c_mnt: Path | None, null_mnt: Path | None,
-                      op_figs: tuple[Figure, Figure], floor_figs: tuple[Figure, Figure],
-                      reclaim_fig: Figure, smaps_fig: Figure, smaps_n: int) -> None:
-    """Every figure of a fakeproc mount; the op figures (status read, reclaim write)
-    with the C file system on ``c_mnt`` when there is one, and their floor with
-    the no-op pyfuse3 one on ``null_mnt`` (all mounted alongside, taking turns)."""
+def _fakeproc_figures(ctx: Context, reclaim_fig: Figure, smaps_fig: Figure,
+                      smaps_n: int) -> None:
+    """The figures of a fakeproc mount with a big process: echo anon end to end, cat smaps."""
     s = ctx.sizes
     mnt = ctx.workdir / "fakeproc"
     size = s.reclaim_bytes
@@ -279,23 +342,8 @@ def _fakeproc_figures(ctx: Context, c_mnt: Path | None, null_mnt: Path | None,
             "--ram", str(max(4 << 30, 2 * size)), "--swap", str(max(2 << 30, 2 * size)),
             "--log", str(ctx.workdir / "fakeproc.log")]
     with mounted(argv, mnt, "sim/clock", ctx.workdir / "fakeproc.out"):
-        _ctl(mnt, [f"spawn {STATUS_PID} status", f"mmap {STATUS_PID} {BASE:#x} 1M anon",
-                   f"touch {STATUS_PID} {BASE:#x} 1M write",
-                   f"spawn {RECLAIM_PID} reclaimer",
+        _ctl(mnt, [f"spawn {RECLAIM_PID} reclaimer",
                    f"mmap {RECLAIM_PID} {BASE:#x} {size} anon"])
-        if c_mnt is not None:
-            # No file mappings: "file" reclaims nothing, so the write is all FUSE + parsing.
-            ops: list[tuple[Callable[[Path], object], Path]] = [
-                (read_file, mnt / str(STATUS_PID) / "status"),
-                (lambda path: write_file(path, b"file\n"), mnt / str(STATUS_PID) / "reclaim")]
-            for (op, path), fig, floor_fig in zip(ops, op_figs, floor_figs, strict=True):
-                others = [c_mnt] if null_mnt is None else [c_mnt, null_mnt]
-                times = measure_alternating(
-                    [_ops(s.fuse_ops, functools.partial(op, where))
-                     for where in (path, *(m / path.name for m in others))], s.repeats)
-                fig.fakeproc, fig.baseline = times[0], times[1]
-                if null_mnt is not None:
-                    floor_fig.fakeproc, floor_fig.baseline = times[2], times[1]
         try:
             base = kernel_pageout(ctx)
             reclaim_fig.baseline = base.stats
@@ -321,7 +369,6 @@ def _fakeproc_figures(ctx: Context, c_mnt: Path | None, null_mnt: Path | None,
         _ctl(mnt, lines)
         smaps_fig.fakeproc = measure(lambda _s: read_file(mnt / str(VMAS_PID) / "smaps"),
                                      lambda: None, s.repeats, warmup=1)
-    _fakeproc_requests(ctx, *op_figs)
     try:
         binary = ctx.binaries.get("vmas") or kernel.compile_c(kernel.HERE / "c" / "vmas.c",
                                                               ctx.workdir)

@@ -117,6 +117,8 @@ class Figure:
     absolute_max: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     subject: str = "fakeproc"  # what the "fakeproc" side times, when it is not fakeproc
+    # CPU seconds per unit of the daemons behind both sides (file systems), if measured.
+    cpu_per_unit: tuple[float, float] | None = None
 
     @property
     def per_unit(self) -> bool:
@@ -158,6 +160,8 @@ class Figure:
             "absolute_max": self.absolute_max,
             "pass": self.passed, "note": self.note, "na": self.na, "extra": self.extra,
             "subject": self.subject,
+            "daemon_cpu_per_unit": None if self.cpu_per_unit is None else
+            dict(zip(("fakeproc", "baseline"), self.cpu_per_unit, strict=True)),
         }
         return out
 
@@ -290,6 +294,10 @@ def render_table(report: Report) -> str:
             if f.per_unit else ""
         lines.append(f"      {f.subject} {_triple(f.fakeproc, f.unit)}{per}")
         lines.append(f"      {f.baseline_name}: {_triple(f.baseline, f.unit)}")
+        if f.cpu_per_unit is not None:
+            mine, theirs = (format_cost(cpu, "s") for cpu in f.cpu_per_unit)
+            lines.append(f"      daemon CPU per {f.unit_name or 'run'}: {f.subject} {mine}, "
+                         f"{f.baseline_name} {theirs}")
         if f.note:
             lines.append(f"      note: {f.note}")
     if report.curves:
