@@ -372,13 +372,16 @@ class SparseTable:
         the caller reads them before the table changes and never writes them.
         """
         order = sorted(self.leaves)
-        rows = np.fromiter(map(self.leaves.__getitem__, order), dtype=np.int64, count=len(order))
+        # The rows stay a Python list: the check is one list comparison, and
+        # no numpy call is paid for the few leaves of a typical table.
+        rows = list(map(self.leaves.__getitem__, order))
+        first = rows[0] if rows else 0
         block: npt.NDArray[np.int32]
-        if len(rows) and int(rows[-1] - rows[0]) == len(rows) - 1 and ascending(rows):
-            block = self.pool.data[int(rows[0]) : int(rows[-1]) + 1]
+        if rows == list(range(first, first + len(rows))):
+            block = self.pool.data[first : first + len(rows)]
         else:
             block = self.pool.data[rows]
-        return np.asarray(order, dtype=np.int64), block
+        return np.array(order, dtype=np.int64), block
 
     def release_empty(self, first: int, count: int) -> None:
         """Give back leaves in the range that hold nothing any more (munmap's free_pgtables)."""
