@@ -23,6 +23,7 @@ import math
 import re
 import zlib
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -141,6 +142,14 @@ class _Layout:
     executable: BoolArray
     stack: BoolArray  # VM_GROWSDOWN: the [stack] mapping
     text: BoolArray  # a mapping of the process's executable
+
+    @cached_property
+    def zeros(self) -> Int64Array:
+        """A read-only row of zeros, one per VMA: the array every zero smaps field shares
+        (it cannot go stale: a layout is rebuilt, not changed, when the VMAs change)."""
+        row = np.zeros(len(self.start), dtype=np.int64)
+        row.flags.writeable = False
+        return row
 
     @classmethod
     def of(cls, vmas: list[Vma], exe: str | None) -> _Layout:
@@ -1661,11 +1670,10 @@ class Machine:
 
     def _smaps(self, task: _Task) -> SmapsCounts:
         lay = task.layout
-        zeros = np.zeros(len(lay.start), dtype=np.int64)
         # Fields often come out equal (Rss = Private_Dirty = Anonymous in an
         # anon process): equal fields share one array, and zero fields the
-        # zeros, so a process of many VMAs allocates a few rows, not 17.
-        sums = dict.fromkeys(SmapsCounts.FIELDS, zeros)
+        # layout's zeros, so a process of many VMAs allocates a few rows, not 17.
+        sums = dict.fromkeys(SmapsCounts.FIELDS, lay.zeros)
         leaves, block = task.pt.leaf_block()
         ptes = block.ravel()
         at = np.flatnonzero(ptes >= 2)  # the zero page (1) counts in nothing
