@@ -19,7 +19,14 @@ without sleeping, and only then leaves the wait to the read. This is the
 trade Linux offers sockets (``net.core.busy_poll``): a little CPU while
 requests flow, for latency; an idle daemon does not spin. On a single CPU
 the poll would take the CPU the client needs to send the request, so there
-the driver never polls. And pyfuse3 reads holding the GIL: while a helper
+the driver never polls. Nor while the CPUs are contended: a spinning daemon
+takes CPU from the clients and loses the scheduler's favour for threads
+that sleep, so waiting on a busy machine gets slower, not faster
+(measured: a fifth slower an op with two CPU hogs running). The driver
+counts its thread's involuntary context switches every few dozen requests;
+when it was preempted more than a couple of times, it stops polling for a
+while, twice as long each time in a row that polling meets contention.
+And pyfuse3 reads holding the GIL: while a helper
 thread has work (a pid invalidation, fs/invalidate.py), the driver waits in
 poll(2), which releases it, instead.
 
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import select
 import signal
 import threading
@@ -60,6 +68,57 @@ _MAX_TASKS = 1  # handlers never await: a second task would only add switches
 STOP_DRAIN_S = 1.0
 # How long to poll for the next request before a read that sleeps (see the module's docs).
 BUSY_POLL_S = 50e-6
+# Busy polling's look for contention (ContentionBackoff): one every _CHECK_EVERY
+# requests; more than _PREEMPTIONS_OK preemptions since the last stop the polling,
+# for at most _MAX_BACKOFF times _CHECK_EVERY requests.
+_CHECK_EVERY = 64
+_PREEMPTIONS_OK = 2
+_MAX_BACKOFF = 64
+
+
+def _preemptions() -> int:
+    """Involuntary context switches of the calling thread so far."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+
+
+class ContentionBackoff:
+    """When to busy-poll: always, unless the thread was preempted while polling.
+
+    Every ``_CHECK_EVERY`` requests it counts the thread's involuntary context
+    switches; more than ``_PREEMPTIONS_OK`` since the last look while polling
+    mean the CPUs are contended, and polling stops for as many requests
+    again, then twice as many each time polling meets contention once more
+    (up to ``_MAX_BACKOFF`` times), until a look while polling finds none.
+    """
+
+    def __init__(self, preemptions: Callable[[], int] = _preemptions) -> None:
+        self._preemptions = preemptions
+        self._preempted = preemptions()
+        self._polling = True
+        self._waits = 0
+        self._next_look = _CHECK_EVERY
+        self._backoff = 1  # in looks: how long the next stop lasts
+
+    def poll_now(self) -> bool:
+        """Busy-poll before this request's read?"""
+        self._waits += 1
+        if self._waits < self._next_look:
+            return self._polling
+        preempted = self._preemptions()
+        contended = preempted - self._preempted > _PREEMPTIONS_OK
+        self._preempted = preempted
+        if not self._polling:
+            self._polling = True  # the stop is over: try again
+        elif contended:
+            self._polling = False
+        else:
+            self._backoff = 1
+        if self._polling:
+            self._next_look = self._waits + _CHECK_EVERY
+        else:
+            self._next_look = self._waits + self._backoff * _CHECK_EVERY
+            self._backoff = min(2 * self._backoff, _MAX_BACKOFF)
+        return self._polling
 
 
 class ClosedResourceError(Exception):
@@ -125,10 +184,12 @@ class Driver:
     Lock = Lock
 
     def __init__(self, helper_busy: Callable[[], bool] = lambda: False,
-                 busy_poll_s: float = 0.0) -> None:
+                 busy_poll_s: float = 0.0, preemptions: Callable[[], int] = _preemptions,
+                 ) -> None:
         self._helper_busy = helper_busy
         self._busy_poll_s = busy_poll_s
         self._poll: select.poll | None = None  # on the FUSE fd, made at the first wait
+        self._backoff = ContentionBackoff(preemptions)
         self.lowlevel = self
         self.from_thread = self
         self._closing = False
@@ -172,7 +233,7 @@ class Driver:
         while self._serving() and self._helper_busy():
             if poll.poll(_HELPER_POLL_MS):
                 return DONE
-        if self._busy_poll_s and self._serving():
+        if self._busy_poll_s and self._serving() and self._backoff.poll_now():
             deadline = time.perf_counter() + self._busy_poll_s
             # A signal's handler runs between two polls and ends the spin.
             while not poll.poll(0) and self._serving() and time.perf_counter() < deadline:

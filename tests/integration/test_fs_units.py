@@ -20,6 +20,7 @@ from fakeproc.fs.handles import LineBuffer, Snapshot, check_pagemap_window
 from fakeproc.fs.loop import (
     LOOP_SIGNALS,
     ClosedResourceError,
+    ContentionBackoff,
     Driver,
     start_without_loop_signals,
 )
@@ -216,6 +217,33 @@ def test_the_loop_driver_busy_polls_for_the_next_request_then_leaves_it_to_the_r
     finally:
         for fd in (fuse_r, fuse_w):
             os.close(fd)
+
+
+def test_busy_polling_stops_while_the_thread_is_preempted_and_backs_off() -> None:
+    preempted = 0
+    backoff = ContentionBackoff(lambda: preempted)
+
+    def decisions(requests: int, preemptions_each: int) -> list[tuple[bool, int]]:
+        """Polling or not for each request, as runs of (decision, requests)."""
+        nonlocal preempted
+        runs: list[tuple[bool, int]] = []
+        for _ in range(requests):
+            preempted += preemptions_each
+            polling = backoff.poll_now()
+            if runs and runs[-1][0] == polling:
+                runs[-1] = (polling, runs[-1][1] + 1)
+            else:
+                runs.append((polling, 1))
+        return runs
+
+    n = 64  # requests between two looks
+    assert decisions(10 * n, 0) == [(True, 10 * n)]  # a calm machine: always
+    # Contended: a stop of one period, then two, then four, polling one period between.
+    assert decisions(10 * n, 1) == [(True, n - 1), (False, n), (True, n), (False, 2 * n),
+                                    (True, n), (False, 4 * n), (True, 1)]
+    # Calm again: polling that meets no contention resets the backoff.
+    assert decisions(4 * n, 0) == [(True, 4 * n)]
+    assert decisions(3 * n, 1)[:2] == [(True, n - 1), (False, n)]
 
 
 def test_a_signal_ends_the_busy_poll_and_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
