@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     mount.add_argument("--events-log", metavar="FILE",
                        help="also append every sim/events line to FILE")
     mount.add_argument("--log", metavar="FILE", help="daemon log file")
+    # The default is fs.loop.BUSY_POLL_S, not imported: umount and ctl need no pyfuse3.
     mount.add_argument("--busy-poll", type=_microseconds, default=50, metavar="USEC",
                        help="after each request, poll this long for the next one before "
                             "sleeping: lower latency for a little CPU; 0 never polls, nor "

@@ -14,10 +14,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from fakeproc.cli import build_parser
 from fakeproc.errors import InvalidArgument
 from fakeproc.fs import registry, tree
 from fakeproc.fs.handles import LineBuffer, Snapshot, check_pagemap_window
 from fakeproc.fs.loop import (
+    BUSY_POLL_S,
     LOOP_SIGNALS,
     ClosedResourceError,
     ContentionBackoff,
@@ -244,6 +246,11 @@ def test_busy_polling_stops_while_the_thread_is_preempted_and_backs_off() -> Non
     # Calm again: polling that meets no contention resets the backoff.
     assert decisions(4 * n, 0) == [(True, 4 * n)]
     assert decisions(3 * n, 1)[:2] == [(True, n - 1), (False, n)]
+
+
+def test_the_command_line_default_busy_poll_is_the_loops() -> None:
+    args = build_parser().parse_args(["mount", "/mnt"])
+    assert args.busy_poll * 1e-6 == pytest.approx(BUSY_POLL_S)
 
 
 def test_a_signal_ends_the_busy_poll_and_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
