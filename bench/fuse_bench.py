@@ -164,19 +164,22 @@ def bench_fuse(ctx: Context, report: Report) -> None:
             "reclaim write op (open+write+close)", group, "C libfuse3 fs write op", "<= 1.5",
             1.5, fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
             note=side_by_side)))
-    floor_note = ("the floor of a Python FUSE daemon: pyfuse3 under fakeproc's request loop, "
-                  "handlers that do nothing (bench/nullfs.py); what fakeproc costs above it "
-                  "is its own work")
-    floor_figs = tuple(report.add(Figure(
-        f"{fig.name.split(' (')[0]}, no-op pyfuse3 fs", group, fig.baseline_name,
-        fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
-        subject="no-op pyfuse3 fs", note=floor_note)) for fig in op_figs)
-    sleeping_figs = tuple(report.add(Figure(
-        f"{fig.name.split(' (')[0]}, --busy-poll 0", group, fig.baseline_name,
-        fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
-        subject="fakeproc --busy-poll 0",
-        note="fakeproc without its busy poll: each request found by a read that sleeps, "
-             "as the C file system's")) for fig in op_figs)
+
+    def info_figs(subject: str, suffix: str, note: str) -> tuple[Figure, ...]:
+        """The op figures again, with another file system timed against the C one."""
+        return tuple(report.add(Figure(
+            f"{fig.name.split(' (')[0]}, {suffix}", group, fig.baseline_name,
+            fakeproc_units=s.fuse_ops, baseline_units=s.fuse_ops, unit_name="op",
+            subject=subject, note=note)) for fig in op_figs)
+
+    floor_figs = info_figs(
+        "no-op pyfuse3 fs", "no-op pyfuse3 fs",
+        "the floor of a Python FUSE daemon: pyfuse3 under fakeproc's request loop, handlers "
+        "that do nothing (bench/nullfs.py); what fakeproc costs above it is its own work")
+    sleeping_figs = info_figs(
+        "fakeproc --busy-poll 0", "--busy-poll 0",
+        "fakeproc without its busy poll: each request found by a read that sleeps, as the C "
+        "file system's")
     reclaim_fig = report.add(Figure(
         f"echo anon > reclaim, {s.reclaim_bytes >> 20} MiB resident", group,
         "kernel process_madvise PAGEOUT (clean file)", "<= 0.25", 0.25,
@@ -215,7 +218,6 @@ def bench_fuse(ctx: Context, report: Report) -> None:
 class _Subject:
     """A file system in the op figures: its two files, its daemon, and the CPU it used."""
 
-    name: str
     root: Path  # where status and reclaim are
     pid: int
     cpu_s: list[float] = field(default_factory=list)  # the daemon's CPU time, per run
@@ -275,7 +277,7 @@ def _op_figures(ctx: Context, minifs: Path, op_figs: tuple[Figure, ...],
                 _ctl(mnt, [f"spawn {STATUS_PID} status", f"mmap {STATUS_PID} {BASE:#x} 1M anon",
                            f"touch {STATUS_PID} {BASE:#x} 1M write"])
                 root = mnt / str(STATUS_PID)
-            subjects.append((_Subject(name, root, mount.proc.pid), figs))
+            subjects.append((_Subject(root, mount.proc.pid), figs))
         # No file mappings: "file" reclaims nothing, so the write is all FUSE + parsing.
         ops: list[tuple[Callable[[Path], object], str]] = [
             (read_file, "status"), (lambda path: write_file(path, b"file\n"), "reclaim")]
