@@ -79,6 +79,14 @@ def _present(frames: Int64Array, young: int | Int64Array = 1) -> Int64Array:
     return ((frames + 1) << 1) | young
 
 
+def _repeated(first: Int64Array, n: int) -> Int64Array:
+    """``n`` times ``first[0]``, read-only and in no memory of its own (stride 0): under
+    a microsecond, where np.full or np.broadcast_to take several."""
+    out: Int64Array = np.ndarray((n,), first.dtype, first, 0, (0,))
+    out.flags.writeable = False
+    return out
+
+
 def _frame_of(ptes: Int64Array) -> Int64Array:
     return (ptes >> 1) - 1
 
@@ -128,6 +136,18 @@ class MemObject:
 
 
 @dataclass(frozen=True)
+class _Span:
+    """What a run of a task's VMAs holds (see :meth:`_Layout.span`)."""
+
+    cached: bool  # a file or shmem VMA: pages of the page cache
+    hugetlb: bool
+    locked: bool
+
+
+_SPANS_KEPT = 256
+
+
+@dataclass(frozen=True)
 class _Layout:
     """A task's VMAs as parallel arrays, for vectorised lookups (rebuilt when they change)."""
 
@@ -150,6 +170,28 @@ class _Layout:
         row = np.zeros(len(self.start), dtype=np.int64)
         row.flags.writeable = False
         return row
+
+    @cached_property
+    def indices(self) -> Int64Array:
+        """0, 1, 2... one per VMA (what :func:`_repeated` repeats)."""
+        return np.arange(len(self.start), dtype=np.int64)
+
+    @cached_property
+    def _spans(self) -> dict[tuple[int, int], _Span]:
+        return {}
+
+    def span(self, first: int, last: int) -> _Span:
+        """What VMAs first..last hold, as a fault's last pass asks (kept: a batch of
+        accesses asks again and again about the same few spans)."""
+        got = self._spans.get((first, last))
+        if got is None:
+            kinds = set(self.kind[first:last + 1].tolist())
+            got = _Span(cached=bool(kinds & {_FILE, _SHMEM}), hugetlb=_HUGETLB in kinds,
+                        locked=bool(self.locked[first:last + 1].any()))
+            if len(self._spans) >= _SPANS_KEPT:
+                self._spans.clear()
+            self._spans[first, last] = got
+        return got
 
     @classmethod
     def of(cls, vmas: list[Vma], exe: str | None) -> _Layout:
@@ -194,7 +236,7 @@ class _Layout:
             return np.zeros(0, dtype=np.int64)
         i = bisect.bisect_right(self.start, int(pages[0])) - 1
         if i >= 0 and int(pages[-1]) < int(self.end[i]):
-            return np.full(len(pages), i, dtype=np.int64)  # broadcast_to costs 4 times more
+            return _repeated(self.indices[i:i + 1], len(pages))
         first = np.searchsorted(pages, self.start)
         counts = np.searchsorted(pages, self.end) - first
         if int(counts.sum()) != len(pages):
@@ -970,8 +1012,7 @@ class Machine:
         ptes changed (with hits_only, not if every one was young already).
         """
         f = self.frames
-        span = slice(int(vi[0]), int(vi[-1]) + 1)  # the VMAs touched (and any between)
-        kinds = np.bincount(lay.kind[span], minlength=_HUGETLB + 1)
+        span = lay.span(int(vi[0]), int(vi[-1]))  # the VMAs touched (and any between)
         if hits_only:
             real = None
             changed = not np.bitwise_and.reduce(ptes) & 1  # some PTE was old
@@ -983,22 +1024,30 @@ class Machine:
             real = ptes >= 2
             changed = True
             np.bitwise_or(ptes, real, out=ptes)  # young, in place: no masked scatter
-            touched = _frame_of(ptes) if bool(real.all()) else _frame_of(ptes[real])
-        if kinds[_FILE] or kinds[_SHMEM]:
+            touched = _frame_of(ptes) if np.count_nonzero(real) == len(real) else (
+                _frame_of(ptes[real]))
+        if span.cached:
             touched = unique(touched)  # a file mapped twice maps one frame twice
         old = np.setdiff1d(touched, np.concatenate(new_frames)) if new_frames else touched
         # New frames are referenced and inactive already (as allocate() leaves them).
         flags = f.flags.take(old)  # take gathers bytes at twice the speed of [old]
-        accessed = _ACCESSED.take(flags)
-        if kinds[_HUGETLB]:
+        if span.hugetlb:
+            accessed = _ACCESSED.take(flags)
             huge = f.kind[old] == fr.HUGETLB  # hugetlb pages are on no LRU: never activated
             accessed[huge] = flags[huge] | fr.REFERENCED
-        flips = accessed ^ flags
-        self.counters["pgactivate"] += int(np.count_nonzero(flips & fr.ACTIVE))
-        if flips.any():  # frames already referenced and active need no write
+            activated = int(np.count_nonzero((accessed ^ flags) & fr.ACTIVE))
+            write_flags = bool(np.count_nonzero(accessed != flags))
+        else:
+            activated = int(np.count_nonzero(_ACTIVATES.take(flags)))
+            # Frames referenced and active already need no write.
+            write_flags = activated > 0 or bool(np.count_nonzero(_CHANGES.take(flags)))
+            if write_flags:
+                accessed = _ACCESSED.take(flags)
+        self.counters["pgactivate"] += activated
+        if write_flags:
             f.flags[old] = accessed
         f.last_access[touched] = self.tick
-        if lay.locked[span].any():
+        if span.locked:
             in_locked = lay.locked[vi]
             lf = _frame_of(ptes[in_locked if real is None else real & in_locked])
             f.flags[lf] |= fr.MLOCKED
@@ -1942,16 +1991,22 @@ _ANON, _FILE, _SHMEM, _HUGETLB = (fr.ANON, fr.FILE, fr.SHMEM, fr.HUGETLB)
 _KIND_CODE = {"anon": _ANON, "file": _FILE, "shmem": _SHMEM, "hugetlb": _HUGETLB}
 
 
+_FLAGS = np.arange(256, dtype=np.uint8)  # every value of a frame's flags
+
+
 def _accessed_flags() -> npt.NDArray[np.uint8]:
     """Frame flags after an access, indexed by the flags before: referenced, and
     active too if it was referenced, inactive and not mlocked (pgactivate)."""
-    before = np.arange(256, dtype=np.uint8)
-    second = (before & (fr.REFERENCED | fr.ACTIVE | fr.MLOCKED)) == fr.REFERENCED
-    out: npt.NDArray[np.uint8] = before | fr.REFERENCED | (second.astype(np.uint8) * fr.ACTIVE)
+    second = (_FLAGS & (fr.REFERENCED | fr.ACTIVE | fr.MLOCKED)) == fr.REFERENCED
+    out: npt.NDArray[np.uint8] = _FLAGS | fr.REFERENCED | (second.astype(np.uint8) * fr.ACTIVE)
     return out
 
 
 _ACCESSED = _accessed_flags()
+# Also indexed by the flags before an access: whether it activates the frame, and
+# whether it changes the flags at all (one that is referenced and active stays so).
+_ACTIVATES = (_ACCESSED & ~_FLAGS & fr.ACTIVE) != 0
+_CHANGES = _ACCESSED != _FLAGS
 
 _EVENT_COUNTERS = (
     "pgpgin", "pgpgout", "pswpin", "pswpout", "pgactivate", "pgdeactivate", "pgfault",

@@ -272,14 +272,19 @@ class SparseTable:
         n = len(pages)
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        first_dir, last_dir = int(pages[0]) >> DIR_PAGE_SHIFT, int(pages[-1]) >> DIR_PAGE_SHIFT
+        first, last = int(pages[0]), int(pages[-1])
+        first_dir, last_dir = first >> DIR_PAGE_SHIFT, last >> DIR_PAGE_SHIFT
+        if first_dir == last_dir:
+            shifts = self._dirs.get(first_dir, _MISSING_DIR)
+            crossed = shifts[(first >> LEAF_SHIFT) & DIR_MASK:((last >> LEAF_SHIFT) & DIR_MASK) + 1]
+            if crossed.min() == crossed.max():
+                # The leaves crossed sit in consecutive pool rows (a range touched in
+                # order), or are all missing: one shift for every page.
+                shifted: Int64Array = pages + crossed[0]
+                return shifted
         slots = pages >> LEAF_SHIFT
         slots &= DIR_MASK  # each page's leaf within its directory
-        if first_dir == last_dir:
-            shifts = self._dirs.get(first_dir)
-            if shifts is None:
-                return np.full(n, _NO_LEAF, dtype=np.int64)
-        else:
+        if first_dir != last_dir:
             dirs = pages >> DIR_PAGE_SHIFT
             starts = np.flatnonzero(dirs[1:] != dirs[:-1]) + 1
             if (len(starts) + 1) * DIR_SIZE > 4 * n:
