@@ -112,6 +112,26 @@ def test_locate_sorted_within_across_and_scattered_over_directories() -> None:
     assert not table.gather(far).any()
 
 
+def test_locate_sorted_shifts_leaves_in_consecutive_rows_at_once() -> None:
+    """Leaves in consecutive pool rows (a range touched in order) share one shift;
+    runs with a row out of order, a missing leaf or no leaf at all must come out
+    as the leaf-by-leaf look-up has them."""
+    rng = np.random.default_rng(5)
+    pool = LeafPool()
+    table, other = SparseTable(pool), SparseTable(pool)
+    one = np.ones(1, dtype=np.int64)
+    for leaf in range(4):  # leaves 0-3 in rows 0-3
+        table.scatter(np.array([leaf * LEAF_SIZE + 1]), one)
+    other.scatter(np.array([7]), one)  # row 4
+    table.scatter(np.array([4 * LEAF_SIZE + 1]), one)  # leaf 4 in row 5
+    table.scatter(np.array([6 * LEAF_SIZE + 1]), one)  # leaf 5 missing, leaf 6 in row 6
+    for first_leaf, end_leaf in ((0, 4), (1, 2), (0, 5), (5, 6), (4, 7), (3, 5), (9, 12)):
+        pages = rng.integers(first_leaf * LEAF_SIZE, end_leaf * LEAF_SIZE, 300)
+        check_locate(table, pages.astype(np.int64))
+    at = table.locate_sorted(np.arange(0, 4 * LEAF_SIZE, 3, dtype=np.int64))
+    assert (np.diff(at) == 3).all()  # one shift: positions as evenly spaced as the pages
+
+
 def test_unique_of_narrow_and_wide_spans() -> None:
     rng = np.random.default_rng(5)
     narrow = rng.integers(-(1 << 30), 1 << 30, 2000)
