@@ -22,8 +22,7 @@ class Sizes:
     big_frames: int  # resident frames of the big simulated machine
     big_processes: int
     touches: int  # random touches on the big machine
-    pyref_frames: int  # resident frames of the pure-Python machine
-    pyref_touches: int
+    memory_pyref_pages: int  # pages of the pure-Python engine in the memory figure
     victims: int  # pages chosen for global reclaim
     smaps_vmas: int  # VMAs of the process whose per-VMA figures are timed
     render_vmas: tuple[int, ...]  # VMA counts for the smaps renderer figures
@@ -38,7 +37,7 @@ class Sizes:
 # them in swap, and the touches would time swap-ins and kswapd.
 FULL = Sizes(
     name="full", repeats=11, heavy_repeats=9, reclaim_bytes=GiB, big_frames=16_000_000,
-    big_processes=100, touches=1 << 20, pyref_frames=1 << 20, pyref_touches=1 << 20,
+    big_processes=100, touches=1 << 20, memory_pyref_pages=1 << 20,
     victims=64 << 10, smaps_vmas=10_000, render_vmas=(100, 1_000, 10_000, 60_000),
     pagemap_bytes=GiB, memory_pages=4 << 20, fuse_ops=2_000,
     curve_points={"vmas": (1_000, 10_000, 60_000),
@@ -47,7 +46,7 @@ FULL = Sizes(
 
 QUICK = Sizes(
     name="quick", repeats=5, heavy_repeats=3, reclaim_bytes=GiB, big_frames=1 << 20,
-    big_processes=100, touches=1 << 20, pyref_frames=256 << 10, pyref_touches=256 << 10,
+    big_processes=100, touches=1 << 20, memory_pyref_pages=256 << 10,
     victims=64 << 10, smaps_vmas=10_000, render_vmas=(100, 1_000, 10_000),
     pagemap_bytes=GiB, memory_pages=1 << 20, fuse_ops=500,
     curve_points={"vmas": (1_000, 10_000), "resident_pages": (64 << 10, 256 << 10),
@@ -55,7 +54,7 @@ QUICK = Sizes(
 
 SMOKE = Sizes(
     name="smoke", repeats=2, heavy_repeats=1, reclaim_bytes=8 * MiB, big_frames=16 << 10,
-    big_processes=4, touches=4 << 10, pyref_frames=4 << 10, pyref_touches=4 << 10,
+    big_processes=4, touches=4 << 10, memory_pyref_pages=4 << 10,
     victims=1 << 10, smaps_vmas=100, render_vmas=(100,), pagemap_bytes=8 * MiB,
     memory_pages=16 << 10, fuse_ops=20,
     curve_points={"vmas": (50, 100), "resident_pages": (1 << 10, 2 << 10),

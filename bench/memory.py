@@ -122,7 +122,7 @@ def bench_memory(ctx: Context, report: Report) -> None:
                  "daemon's fixed cost weighs more on each")))
     try:
         fp = [_run("engine", str(s.memory_pages)) for _ in range(s.heavy_repeats)]
-        py_pages = min(s.memory_pages, s.pyref_frames)
+        py_pages = min(s.memory_pages, s.memory_pyref_pages)
         py = [_run("pyref", str(py_pages)) for _ in range(max(1, s.heavy_repeats // 2))]
     except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
         fig.na = f"subprocess failed: {exc}"
