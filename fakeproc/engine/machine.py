@@ -139,7 +139,7 @@ class MemObject:
 class _Span:
     """What a run of a task's VMAs holds (see :meth:`_Layout.span`)."""
 
-    cached: bool  # a file or shmem VMA: pages of the page cache
+    page_cache: bool  # a file or shmem VMA: its pages are the page cache's
     hugetlb: bool
     locked: bool
 
@@ -173,8 +173,10 @@ class _Layout:
 
     @cached_property
     def indices(self) -> Int64Array:
-        """0, 1, 2... one per VMA (what :func:`_repeated` repeats)."""
-        return np.arange(len(self.start), dtype=np.int64)
+        """0, 1, 2... one per VMA (what :func:`_repeated` repeats), read-only."""
+        row = np.arange(len(self.start), dtype=np.int64)
+        row.flags.writeable = False
+        return row
 
     @cached_property
     def _spans(self) -> dict[tuple[int, int], _Span]:
@@ -186,7 +188,7 @@ class _Layout:
         got = self._spans.get((first, last))
         if got is None:
             kinds = set(self.kind[first:last + 1].tolist())
-            got = _Span(cached=bool(kinds & {_FILE, _SHMEM}), hugetlb=_HUGETLB in kinds,
+            got = _Span(page_cache=bool(kinds & {_FILE, _SHMEM}), hugetlb=_HUGETLB in kinds,
                         locked=bool(self.locked[first:last + 1].any()))
             if len(self._spans) >= _SPANS_KEPT:
                 self._spans.clear()
@@ -221,7 +223,7 @@ class _Layout:
         return np.where(inside, vi, -1)
 
     def find_sorted(self, pages: Int64Array) -> Int64Array:
-        """find() for ascending pages."""
+        """find() for ascending pages (maybe read-only: see cover_sorted)."""
         vi = self.cover_sorted(pages)
         return self.find(pages) if vi is None else vi  # find() says which page lies in a gap
 
@@ -229,8 +231,9 @@ class _Layout:
         """Each ascending page's VMA index, or None if some page lies in a gap.
 
         Pages all in one VMA (a batch within one mapping) cost a binary search
-        for the first and one fill; otherwise each VMA's run of them is found
-        by binary search, then one fill.
+        for the first, and come back as a read-only array that repeats one
+        index; otherwise each VMA's run of them is found by binary search,
+        then one fill.
         """
         if len(pages) == 0:
             return np.zeros(0, dtype=np.int64)
@@ -1026,7 +1029,7 @@ class Machine:
             np.bitwise_or(ptes, real, out=ptes)  # young, in place: no masked scatter
             touched = _frame_of(ptes) if np.count_nonzero(real) == len(real) else (
                 _frame_of(ptes[real]))
-        if span.cached:
+        if span.page_cache:
             touched = unique(touched)  # a file mapped twice maps one frame twice
         old = np.setdiff1d(touched, np.concatenate(new_frames)) if new_frames else touched
         # New frames are referenced and inactive already (as allocate() leaves them).
@@ -1036,15 +1039,13 @@ class Machine:
             huge = f.kind[old] == fr.HUGETLB  # hugetlb pages are on no LRU: never activated
             accessed[huge] = flags[huge] | fr.REFERENCED
             activated = int(np.count_nonzero((accessed ^ flags) & fr.ACTIVE))
-            write_flags = bool(np.count_nonzero(accessed != flags))
+            unchanged = not np.count_nonzero(accessed != flags)
         else:
             activated = int(np.count_nonzero(_ACTIVATES.take(flags)))
-            # Frames referenced and active already need no write.
-            write_flags = activated > 0 or bool(np.count_nonzero(_CHANGES.take(flags)))
-            if write_flags:
-                accessed = _ACCESSED.take(flags)
+            unchanged = not activated and not np.count_nonzero(_CHANGES.take(flags))
+            accessed = flags if unchanged else _ACCESSED.take(flags)
         self.counters["pgactivate"] += activated
-        if write_flags:
+        if not unchanged:  # frames referenced and active already need no write
             f.flags[old] = accessed
         f.last_access[touched] = self.tick
         if span.locked:

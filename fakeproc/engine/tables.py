@@ -282,19 +282,21 @@ class SparseTable:
                 # order), or are all missing: one shift for every page.
                 shifted: Int64Array = pages + crossed[0]
                 return shifted
-        slots = pages >> LEAF_SHIFT
-        slots &= DIR_MASK  # each page's leaf within its directory
-        if first_dir != last_dir:
+            slots = pages >> LEAF_SHIFT
+            slots &= DIR_MASK  # each page's leaf within its directory
+        else:
             dirs = pages >> DIR_PAGE_SHIFT
             starts = np.flatnonzero(dirs[1:] != dirs[:-1]) + 1
             if (len(starts) + 1) * DIR_SIZE > 4 * n:
                 # Pages scattered over many directories: look up each leaf instead
                 # of stacking directories mostly not asked about.
                 return self._locate_by_leaf(pages)
-            crossed = dirs[:1].tolist() + dirs[starts].tolist()
-            shifts = np.concatenate([self._dirs.get(d, _MISSING_DIR) for d in crossed])
-            which = np.repeat(np.arange(len(crossed), dtype=np.int64),
+            dir_numbers = dirs[:1].tolist() + dirs[starts].tolist()
+            shifts = np.concatenate([self._dirs.get(d, _MISSING_DIR) for d in dir_numbers])
+            which = np.repeat(np.arange(len(dir_numbers), dtype=np.int64),
                               np.diff(np.concatenate(([0], starts, [n]))))
+            slots = pages >> LEAF_SHIFT
+            slots &= DIR_MASK
             slots |= which << DIR_SHIFT  # the page's leaf in the directories stacked
         out: Int64Array = shifts.take(slots)
         out += pages
