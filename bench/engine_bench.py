@@ -153,7 +153,7 @@ def bench_big(ctx: Context, report: Report) -> None:
         return
     m = build_big(s.big_frames, s.big_processes)
     # The pure-Python engine holds the same world, not a smaller one compared per
-    # unit: a random touch costs it 0.6 to 0.75 us at 1 Mi frames and 1.4 to 1.7 us
+    # unit: a random touch costs it 0.6 to 0.8 us at 1 Mi frames and 1.4 to 1.7 us
     # at 16 M, where its dicts and lists no longer fit in the caches.
     py = build_pyref(s.big_frames, s.big_processes)
     gc.freeze()  # out of reach of the collection before each repeat (tens of millions)

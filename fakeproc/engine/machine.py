@@ -1027,8 +1027,8 @@ class Machine:
             real = ptes >= 2
             changed = True
             np.bitwise_or(ptes, real, out=ptes)  # young, in place: no masked scatter
-            touched = _frame_of(ptes) if np.count_nonzero(real) == len(real) else (
-                _frame_of(ptes[real]))
+            every = np.count_nonzero(real) == len(real)
+            touched = _frame_of(ptes) if every else _frame_of(ptes[real])
         if span.page_cache:
             touched = unique(touched)  # a file mapped twice maps one frame twice
         old = np.setdiff1d(touched, np.concatenate(new_frames)) if new_frames else touched
