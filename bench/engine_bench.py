@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import gc
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
 from bench import kernel
 from bench.context import FULL, Context, Sizes
-from bench.harness import Curve, Figure, Report, measure, measure_simple
+from bench.harness import Curve, Figure, Report, measure, measure_simple, meminfo
 from bench.pyref import PyMachine
 from bench.world import BASE_ADDR, build_vmas, new_machine, resident_anon
 from fakeproc.engine import PAGE_SIZE, Machine
@@ -132,14 +131,8 @@ PEAK_BYTES_PER_FRAME = 420
 
 
 def available_memory() -> int:
-    """MemAvailable of /proc/meminfo, in bytes (0 if it cannot be read)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    """MemAvailable, in bytes (0 if it cannot be read)."""
+    return meminfo().get("MemAvailable", 0)
 
 
 def bench_big(ctx: Context, report: Report) -> None:

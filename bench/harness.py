@@ -245,13 +245,26 @@ def machine_info() -> dict[str, Any]:
             if line.startswith("model name"):
                 info["cpu"] = line.split(":", 1)[1].strip()
                 break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith(("MemTotal", "SwapTotal")):
-                key, value = line.split(":", 1)
-                info[key] = value.strip()
     except OSError:
         pass
+    memory = meminfo()
+    for key in ("MemTotal", "SwapTotal"):
+        if key in memory:
+            info[key] = f"{memory[key] >> 10} kB"
     return info
+
+
+def meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes ({} if it cannot be read)."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            number, *unit = value.split()
+            out[key] = int(number) * (1024 if unit == ["kB"] else 1)
+    except (OSError, ValueError):
+        return {}
+    return out
 
 
 # -- the terminal table --------------------------------------------------------
